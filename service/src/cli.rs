@@ -1,0 +1,94 @@
+//! Command-line interface definition (clap). Each subcommand's logic lives in [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// zkgrid: prove that a quantized neural network produced an output, verify it natively or on an EVM.
+#[derive(Debug, Parser)]
+#[command(name = "zkgrid", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory for caches (SRS, keys) and the embedded database.
+    /// Default: $XDG_DATA_HOME/zkgrid, else ~/.local/share/zkgrid, else ./.zkgrid.
+    #[arg(long, global = true, env = "ZKGRID_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import an ONNX model, quantize it and write MODEL.zkg.json with a quantization report.
+    ///
+    /// Example: zkgrid compile network.onnx --calibration calib.json -o network.zkg.json
+    Compile(CompileArgs),
+    /// Run the integer reference executor on an input.
+    ///
+    /// Example: zkgrid run network.zkg.json input.json
+    Run(RunArgs),
+    /// List or export the built-in model zoo.
+    ///
+    /// Example: zkgrid zoo export mlp_small -o models/
+    #[command(subcommand)]
+    Zoo(ZooCommand),
+}
+
+/// Arguments of `zkgrid compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// Calibration samples (JSON; EZKL's {"input_data": [[...]]} layout accepted).
+    /// Without it, 64 seeded uniform [0,1) samples are used.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Activation bit width: every stored activation lies in [-2^(N-1), 2^(N-1)).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=24))]
+    pub bits: u32,
+    /// Weight bit width.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(4..=24))]
+    pub weight_bits: u32,
+    /// Bits of headroom above the calibrated maximum of each activation.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub headroom_bits: u32,
+    /// Index bits of non-linearity lookup tables.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(6..=16))]
+    pub table_bits: u32,
+    /// Model name (default: file stem; "network.onnx" uses its folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Arguments of `zkgrid run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The compiled model (MODEL.zkg.json).
+    pub model: PathBuf,
+    /// The input (JSON: {"input_data": [[...]]}, {"input": [...]} or a bare array).
+    pub input: PathBuf,
+}
+
+/// `zkgrid zoo ...`
+#[derive(Debug, Subcommand)]
+pub enum ZooCommand {
+    /// List zoo models.
+    List,
+    /// Write NAME/network.onnx, NAME/calibration.json and NAME/input.json under a directory.
+    ///
+    /// Example: zkgrid zoo export mlp_small -o models/
+    Export {
+        /// Model name (see `zkgrid zoo list`), or `all`.
+        name: String,
+        /// Output directory.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}

@@ -1,0 +1,1 @@
+//! Solidity verifier generation, the settlement contract and EVM runners for zkgrid.

@@ -1,0 +1,483 @@
+//! Dot products and dense layers: `acc = bias + Σ_i w_i · x_i` with constant weights.
+//!
+//! # Layout
+//! A dot product of `n` inputs takes `⌈n / W⌉` rows (at least one). Row `r` holds inputs
+//! `x_{rW} … x_{rW+W−1}` in the W lanes (copied from earlier cells), their weights in the W
+//! weight columns (fixed, part of the verifying key) and the running sum in the accumulator
+//! column. The bias sits in the bias column of the first row.
+//!
+//! # Constraints
+//! * first row (`q_first`): `acc = bias + Σ_j w_j · x_j`
+//! * next rows (`q_cont`):  `acc = acc_prev + bias + Σ_j w_j · x_j` (bias is 0 there)
+//!
+//! Lanes beyond `n` in the last row have weight 0, so their content does not matter. The sum
+//! is exact over the integers as long as it stays far below the field size (|acc| ≲ 2^120),
+//! which holds for activations and weights of ≤ 24 bits and any realistic `n`.
+//!
+//! # Assumptions
+//! Inputs are range-checked where they were produced; the output accumulator is usually fed
+//! to [`crate::chips::rescale::RescaleChip`], which range-checks its result.
+
+use std::marker::PhantomData;
+
+use halo2_proofs::circuit::{Chip, Region, Value};
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, Selector};
+use halo2_proofs::poly::Rotation;
+
+use crate::config::ColumnPool;
+use crate::error::CircuitError;
+use crate::field::{fe_from_i64, Field};
+use crate::layout::{assign, copy, fix, take, AssignedVar, RowAllocator};
+
+/// Columns and selectors of the dense chip.
+#[derive(Clone, Debug)]
+pub struct DenseConfig {
+    /// First row of a dot product.
+    pub q_first: Selector,
+    /// Continuation rows of a dot product.
+    pub q_cont: Selector,
+    /// Input lanes.
+    pub lanes: Vec<Column<Advice>>,
+    /// One weight column per lane.
+    pub weights: Vec<Column<Fixed>>,
+    /// The bias column.
+    pub bias: Column<Fixed>,
+    /// The accumulator column.
+    pub acc: Column<Advice>,
+}
+
+impl DenseConfig {
+    /// Adds the multiply-accumulate gate.
+    pub fn configure<F: Field>(
+        meta: &mut ConstraintSystem<F>,
+        pool: &ColumnPool,
+    ) -> Result<Self, CircuitError> {
+        let width = pool.lanes.len();
+        let weights = take(&pool.fixed, 0, width, "fixed columns")?;
+        let bias = take(&pool.fixed, width, 1, "fixed columns")?[0];
+        let config = Self {
+            q_first: meta.selector(),
+            q_cont: meta.selector(),
+            lanes: pool.lanes.clone(),
+            weights,
+            bias,
+            acc: pool.acc,
+        };
+        meta.create_gate("dense multiply-accumulate", |meta| {
+            let q_first = meta.query_selector(config.q_first);
+            let q_cont = meta.query_selector(config.q_cont);
+            let mut sum = meta.query_fixed(config.bias, Rotation::cur());
+            for (lane, weight) in config.lanes.iter().zip(&config.weights) {
+                let x = meta.query_advice(*lane, Rotation::cur());
+                let w = meta.query_fixed(*weight, Rotation::cur());
+                sum = sum + w * x;
+            }
+            let acc = meta.query_advice(config.acc, Rotation::cur());
+            let acc_prev = meta.query_advice(config.acc, Rotation::prev());
+            let first: Expression<F> = q_first * (acc.clone() - sum.clone());
+            let cont = q_cont * (acc - acc_prev - sum);
+            [first, cont]
+        });
+        Ok(config)
+    }
+}
+
+/// Dot products with constant weights.
+#[derive(Clone, Debug)]
+pub struct DenseChip<F: Field> {
+    config: DenseConfig,
+    _marker: PhantomData<F>,
+}
+
+impl<F: Field> Chip<F> for DenseChip<F> {
+    type Config = DenseConfig;
+    type Loaded = ();
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn loaded(&self) -> &Self::Loaded {
+        &()
+    }
+}
+
+impl<F: Field> DenseChip<F> {
+    /// The chip for a configuration.
+    pub fn construct(config: DenseConfig) -> Self {
+        Self {
+            config,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Lanes per row (W).
+    pub fn width(&self) -> usize {
+        self.config.lanes.len()
+    }
+
+    /// Rows one dot product of `n` inputs takes.
+    pub fn rows_per_dot(&self, n: usize) -> usize {
+        n.div_ceil(self.width()).max(1)
+    }
+
+    /// The honest running sums, one per row.
+    pub fn dot_witness(
+        &self,
+        inputs: &[AssignedVar<F>],
+        weights: &[i64],
+        bias: i64,
+    ) -> Result<Vec<Value<F>>, CircuitError> {
+        check_len("dense weights", inputs.len(), weights.len())?;
+        let width = self.width();
+        let mut acc = Value::known(fe_from_i64::<F>(bias));
+        let mut accs = Vec::with_capacity(self.rows_per_dot(inputs.len()));
+        for r in 0..self.rows_per_dot(inputs.len()) {
+            let lo = (r * width).min(inputs.len());
+            let hi = ((r + 1) * width).min(inputs.len());
+            for (x, w) in inputs[lo..hi].iter().zip(&weights[lo..hi]) {
+                let w = fe_from_i64::<F>(*w);
+                acc = acc + x.value().map(|x| x * w);
+            }
+            accs.push(acc);
+        }
+        Ok(accs)
+    }
+
+    /// Lays out one dot product with the given running sums; returns the final accumulator.
+    pub fn assign_dot(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<F>],
+        weights: &[i64],
+        bias: i64,
+        accs: &[Value<F>],
+    ) -> Result<AssignedVar<F>, CircuitError> {
+        check_len("dense weights", inputs.len(), weights.len())?;
+        let n_rows = self.rows_per_dot(inputs.len());
+        check_len("dense accumulators", n_rows, accs.len())?;
+        let width = self.width();
+        let start = rows.alloc(n_rows)?;
+        let mut last = None;
+        for (r, acc) in accs.iter().enumerate() {
+            let row = start + r;
+            if r == 0 {
+                self.config.q_first.enable(region, row)?;
+                fix(region, self.config.bias, row, fe_from_i64(bias));
+            } else {
+                self.config.q_cont.enable(region, row)?;
+            }
+            let lo = (r * width).min(inputs.len());
+            let hi = ((r + 1) * width).min(inputs.len());
+            for (j, (x, w)) in inputs[lo..hi].iter().zip(&weights[lo..hi]).enumerate() {
+                copy(region, x, self.config.lanes[j], row);
+                fix(region, self.config.weights[j], row, fe_from_i64(*w));
+            }
+            last = Some(assign(region, self.config.acc, row, *acc));
+        }
+        last.ok_or(CircuitError::EmptyInput { op: "dense" })
+    }
+
+    /// Proves `bias + Σ w_i x_i` and returns its cell.
+    pub fn dot(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<F>],
+        weights: &[i64],
+        bias: i64,
+    ) -> Result<AssignedVar<F>, CircuitError> {
+        let accs = self.dot_witness(inputs, weights, bias)?;
+        self.assign_dot(region, rows, inputs, weights, bias, &accs)
+    }
+
+    /// A dense layer: one dot product per row of `weights` (`weights[o][i]` multiplies input
+    /// `i` for output `o`). Returns the accumulators, before any rescale.
+    pub fn layer(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<F>],
+        weights: &[Vec<i64>],
+        bias: &[i64],
+    ) -> Result<Vec<AssignedVar<F>>, CircuitError> {
+        check_len("dense bias", weights.len(), bias.len())?;
+        let start = rows.used();
+        let out = weights
+            .iter()
+            .zip(bias)
+            .map(|(w, b)| self.dot(region, rows, inputs, w, *b))
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(
+            inputs = inputs.len(),
+            outputs = out.len(),
+            rows = rows.used() - start,
+            "dense layer laid out"
+        );
+        Ok(out)
+    }
+}
+
+fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), CircuitError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(CircuitError::LengthMismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chips::range::RangeSpec;
+    use crate::config::ModelParams;
+    use crate::test_utils::{known, mock, rng, verify_ok, Recorder};
+    use halo2_proofs::halo2curves::bn256::Fr;
+    use halo2_proofs::halo2curves::ff::Field as _;
+    use rand::Rng as _;
+
+    /// Reference: `bias + Σ w_i x_i` over the integers.
+    fn reference_dot(xs: &[i128], ws: &[i64], bias: i64) -> i128 {
+        xs.iter()
+            .zip(ws)
+            .fold(i128::from(bias), |acc, (x, w)| acc + x * i128::from(*w))
+    }
+
+    #[derive(Clone, Copy)]
+    enum Tamper {
+        None,
+        /// Add 1 to the running sum of row `r`.
+        Acc(usize),
+        /// Compute the witness with weight `i` increased by one (a wrong product).
+        Product(usize),
+        /// Claim input `i` has another value when it is copied into the lanes.
+        Copy(usize),
+    }
+
+    fn run_dot(
+        xs: Vec<i128>,
+        ws: Vec<i64>,
+        bias: i64,
+        tamper: Tamper,
+        out: Recorder,
+    ) -> anyhow::Result<Result<(), String>> {
+        mock::<8, 1, 3>(9, move |config, region, rows| {
+            let chip = config.dense_chip::<Fr>();
+            let mut inputs = config.assign_inputs(region, rows, &known(&xs))?;
+            let mut accs = match tamper {
+                Tamper::Product(i) => {
+                    let mut lying = ws.clone();
+                    lying[i] += 1;
+                    chip.dot_witness(&inputs, &lying, bias)?
+                }
+                _ => chip.dot_witness(&inputs, &ws, bias)?,
+            };
+            match tamper {
+                Tamper::Acc(r) => accs[r] = accs[r] + Value::known(Fr::ONE),
+                Tamper::Copy(i) => {
+                    inputs[i] = inputs[i].with_value(inputs[i].value() + Value::known(Fr::ONE));
+                    accs = chip.dot_witness(&inputs, &ws, bias)?;
+                }
+                _ => {}
+            }
+            let acc = chip.assign_dot(region, rows, &inputs, &ws, bias, &accs)?;
+            out.push(&[acc]);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn honest_dot_passes() -> anyhow::Result<()> {
+        let xs: Vec<i128> = (0..20).map(|i| i * 37 - 300).collect();
+        let ws: Vec<i64> = (0..20).map(|i| 5 - i * 3).collect();
+        let out = Recorder::default();
+        verify_ok(run_dot(
+            xs.clone(),
+            ws.clone(),
+            -77,
+            Tamper::None,
+            out.clone(),
+        )?)?;
+        assert_eq!(out.take(), vec![Some(reference_dot(&xs, &ws, -77))]);
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_dot_fails() -> anyhow::Result<()> {
+        let xs: Vec<i128> = (0..20).map(|i| i * 37 - 300).collect();
+        let ws: Vec<i64> = (0..20).map(|i| 5 - i * 3).collect();
+        for tamper in [
+            Tamper::Acc(0),
+            Tamper::Acc(1),
+            Tamper::Acc(2),
+            Tamper::Product(0),
+            Tamper::Product(19),
+            Tamper::Copy(3),
+            Tamper::Copy(17),
+        ] {
+            let result = run_dot(xs.clone(), ws.clone(), 11, tamper, Recorder::default())?;
+            assert!(result.is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn empty_dot_is_the_bias() -> anyhow::Result<()> {
+        let out = Recorder::default();
+        verify_ok(run_dot(vec![], vec![], -9, Tamper::None, out.clone())?)?;
+        assert_eq!(out.take(), vec![Some(-9)]);
+        Ok(())
+    }
+
+    #[test]
+    fn randomized_dots_match_reference() -> anyhow::Result<()> {
+        let mut rng = rng(11);
+        let half = 1i128 << 15;
+        let mut cases = Vec::new();
+        for case in 0..12 {
+            let n = rng.gen_range(1..40usize);
+            let xs: Vec<i128> = (0..n)
+                .map(|i| match (case + i) % 7 {
+                    0 => -half,
+                    1 => half - 1,
+                    2 => 0,
+                    _ => rng.gen_range(-half..half),
+                })
+                .collect();
+            let ws: Vec<i64> = (0..n)
+                .map(|i| match (case + i) % 5 {
+                    0 => -(1 << 15),
+                    1 => (1 << 15) - 1,
+                    _ => rng.gen_range(-(1i64 << 15)..(1 << 15)),
+                })
+                .collect();
+            let bias = rng.gen_range(-(1i64 << 40)..(1 << 40));
+            cases.push((xs, ws, bias));
+        }
+        let out = Recorder::default();
+        let recorder = out.clone();
+        let inputs = cases.clone();
+        let result = mock::<8, 1, 3>(10, move |config, region, rows| {
+            let chip = config.dense_chip::<Fr>();
+            for (xs, ws, bias) in &inputs {
+                let vars = config.assign_inputs(region, rows, &known(xs))?;
+                let acc = chip.dot(region, rows, &vars, ws, *bias)?;
+                recorder.push(&[acc]);
+            }
+            Ok(())
+        })?;
+        verify_ok(result)?;
+        let expected: Vec<Option<i128>> = cases
+            .iter()
+            .map(|(xs, ws, b)| Some(reference_dot(xs, ws, *b)))
+            .collect();
+        assert_eq!(out.take(), expected);
+        Ok(())
+    }
+
+    /// The mlp's first layer: 784 → 32 at W = 32, with rescale and the range checks of its
+    /// outputs and remainders. Prints the rows and columns used.
+    #[test]
+    fn dense_784_to_32_layer() -> anyhow::Result<()> {
+        const K: u32 = 10;
+        let (n_in, n_out, bits, shift) = (784usize, 32usize, 16u32, 8u32);
+        let mut rng = rng(784);
+        let xs: Vec<i128> = (0..n_in).map(|_| rng.gen_range(-128..128)).collect();
+        let ws: Vec<Vec<i64>> = (0..n_out)
+            .map(|_| (0..n_in).map(|_| rng.gen_range(-64..64)).collect())
+            .collect();
+        let bias: Vec<i64> = (0..n_out).map(|_| rng.gen_range(-4096..4096)).collect();
+        let expected: Vec<Option<i128>> = ws
+            .iter()
+            .zip(&bias)
+            .map(|(w, b)| {
+                let acc = reference_dot(&xs, w, *b);
+                Some((acc + (1 << (shift - 1))).div_euclid(1 << shift))
+            })
+            .collect();
+        assert!(expected.iter().flatten().all(|y| RangeSpec::signed(bits)
+            .map(|s| s.contains(*y))
+            .unwrap_or(false)));
+
+        let out = Recorder::default();
+        let recorder = out.clone();
+        let used = std::sync::Arc::new(std::sync::Mutex::new([0usize; 4]));
+        let used_in = used.clone();
+        let result = mock::<32, 1, 2>(K, move |config, region, rows| {
+            let dense = config.dense_chip::<Fr>();
+            let rescale = config.rescale_chip::<Fr>();
+            let inputs = config.assign_inputs(region, rows, &known(&xs))?;
+            let after_inputs = rows.used();
+            let accs = dense.layer(region, rows, &inputs, &ws, &bias)?;
+            let after_dense = rows.used();
+            let ys = rescale.rescale(region, rows, &accs, shift, bits)?;
+            recorder.push(&ys);
+            if let Ok(mut u) = used_in.lock() {
+                *u = [
+                    after_inputs,
+                    after_dense,
+                    rows.used(),
+                    config.usable_rows(K),
+                ];
+            }
+            Ok(())
+        })?;
+        verify_ok(result)?;
+        assert_eq!(out.take(), expected);
+
+        let [inputs, dense, total, usable] = *used.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        let mut meta = ConstraintSystem::<Fr>::default();
+        let config = crate::ModelConfig::configure(&mut meta, &ModelParams::new(32, 1, 2))?;
+        println!(
+            "dense 784->32, W=32: rows inputs={} mac={} rescale+range={} total={} of {} usable (k={K})",
+            inputs,
+            dense - inputs,
+            total - dense,
+            total,
+            usable
+        );
+        println!(
+            "columns: advice={} (lanes 32, acc 1, limbs {}), fixed={}, selectors={}, lookups={}, \
+             equality={}, degree={}, blinding rows={}",
+            meta.num_advice_columns(),
+            config.pool.limbs.len(),
+            meta.num_fixed_columns(),
+            meta.num_selectors(),
+            meta.lookups().len(),
+            meta.permutation().get_columns().len(),
+            meta.degree(),
+            config.blinding_factors
+        );
+        assert_eq!(dense - inputs, 800);
+        assert!(meta.degree() <= 4);
+        Ok(())
+    }
+
+    #[test]
+    fn mismatched_lengths_are_errors() -> anyhow::Result<()> {
+        let result = mock::<8, 1, 3>(9, move |config, region, rows| {
+            let chip = config.dense_chip::<Fr>();
+            let inputs = config.assign_inputs(region, rows, &known(&[1, 2, 3]))?;
+            match chip.dot(region, rows, &inputs, &[1, 2], 0) {
+                Err(CircuitError::LengthMismatch { .. }) => {}
+                _ => {
+                    return Err(CircuitError::EmptyInput {
+                        op: "expected error",
+                    })
+                }
+            }
+            match chip.layer(region, rows, &inputs, &[vec![1, 2, 3]], &[]) {
+                Err(CircuitError::LengthMismatch { .. }) => Ok(()),
+                _ => Err(CircuitError::EmptyInput {
+                    op: "expected error",
+                }),
+            }
+        })?;
+        verify_ok(result)
+    }
+}

@@ -1,0 +1,295 @@
+//! The shared column pool every chip configures on, and the model-wide configuration.
+//!
+//! One pool per circuit keeps the column count small: a dense row, a rescale row and a ReLU
+//! row all use the same advice *lanes* and the same fixed columns, only their selectors differ.
+//!
+//! | columns | count | equality | used by |
+//! |---|---|---|---|
+//! | advice lanes | `lanes` (W) | yes | inputs of every op, outputs handed to the next layer |
+//! | advice accumulator | 1 | yes | running sum of the dense chip |
+//! | advice limbs | `range_slots × (limbs_per_slot + 1)` | no | 8-bit limbs, one lookup each |
+//! | fixed | `max(W + 1, range_slots × (limbs_per_slot + 2))` | no | weights, bias, per-op constants |
+//! | table | 1 (256 rows) | – | the 8-bit range table |
+//!
+//! Gates have degree ≤ 3 and lookups take a single advice column without selector (degree
+//! 4), so the constraint system degree is 4: unused limb cells are 0, which is in the table.
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Fixed, TableColumn};
+use serde::{Deserialize, Serialize};
+
+use crate::chips::arith::{ArithChip, ArithConfig};
+use crate::chips::dense::{DenseChip, DenseConfig};
+use crate::chips::max::{MaxChip, MaxConfig};
+use crate::chips::range::{RangeChip, RangeConfig};
+use crate::chips::relu::{ReluChip, ReluConfig};
+use crate::chips::rescale::{RescaleChip, RescaleConfig};
+use crate::error::CircuitError;
+use crate::field::Field;
+use crate::layout::{assign, rows_for, AssignedVar, RowAllocator};
+
+/// Shape of the column pool, fixed at configure time (it determines the verifying key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelParams {
+    /// Number of advice lanes W: multiply-accumulates per dense row.
+    pub lanes: usize,
+    /// Range checks per range row (each slot has its own limb columns).
+    pub range_slots: usize,
+    /// 8-bit limbs per range slot: the widest range check is `8 × limbs_per_slot` bits.
+    pub limbs_per_slot: usize,
+}
+
+impl Default for ModelParams {
+    /// 32 lanes, one range slot of 3 limbs (checks up to 24 bits).
+    fn default() -> Self {
+        Self {
+            lanes: 32,
+            range_slots: 1,
+            limbs_per_slot: 3,
+        }
+    }
+}
+
+impl ModelParams {
+    /// Fewest lanes the chips support (LeakyReLU and max need six lanes per op).
+    pub const MIN_LANES: usize = 6;
+    /// Most lanes accepted (a sanity bound, far above useful values).
+    pub const MAX_LANES: usize = 256;
+    /// Most limbs per range slot (64-bit checks).
+    pub const MAX_LIMBS_PER_SLOT: usize = 8;
+
+    /// Parameters with the given lanes, range slots and limbs per slot.
+    pub fn new(lanes: usize, range_slots: usize, limbs_per_slot: usize) -> Self {
+        Self {
+            lanes,
+            range_slots,
+            limbs_per_slot,
+        }
+    }
+
+    /// Checks that every chip can be configured on a pool of this shape.
+    pub fn validate(&self) -> Result<(), CircuitError> {
+        if !(Self::MIN_LANES..=Self::MAX_LANES).contains(&self.lanes) {
+            return Err(CircuitError::InvalidParams {
+                parameter: "lanes",
+                value: self.lanes,
+                expected: "6..=256",
+            });
+        }
+        if !(1..=self.lanes).contains(&self.range_slots) {
+            return Err(CircuitError::InvalidParams {
+                parameter: "range_slots",
+                value: self.range_slots,
+                expected: "1..=lanes",
+            });
+        }
+        if !(1..=Self::MAX_LIMBS_PER_SLOT).contains(&self.limbs_per_slot) {
+            return Err(CircuitError::InvalidParams {
+                parameter: "limbs_per_slot",
+                value: self.limbs_per_slot,
+                expected: "1..=8",
+            });
+        }
+        Ok(())
+    }
+
+    /// Widest range check (in bits) a range slot can decompose.
+    pub fn max_range_bits(&self) -> u32 {
+        // limbs_per_slot ≤ 8 after validation; saturate for unvalidated input.
+        u32::try_from(self.limbs_per_slot)
+            .unwrap_or(u32::MAX / 8)
+            .saturating_mul(8)
+    }
+
+    /// Number of advice limb columns (each carries one lookup argument).
+    pub fn limb_columns(&self) -> usize {
+        self.range_slots * (self.limbs_per_slot + 1)
+    }
+
+    /// Number of fixed columns in the pool.
+    pub fn fixed_columns(&self) -> usize {
+        (self.lanes + 1).max(self.range_slots * (self.limbs_per_slot + 2))
+    }
+}
+
+/// The shared columns. Chips only ever use columns from here.
+#[derive(Clone, Debug)]
+pub struct ColumnPool {
+    /// W equality-enabled advice lanes.
+    pub lanes: Vec<Column<Advice>>,
+    /// The equality-enabled accumulator column of the dense chip.
+    pub acc: Column<Advice>,
+    /// Advice columns holding 8-bit limbs; each is looked up in `table` on every row.
+    pub limbs: Vec<Column<Advice>>,
+    /// Fixed columns: weights and bias of dense rows, per-op constants of other rows.
+    pub fixed: Vec<Column<Fixed>>,
+    /// The 256-row table `0..=255`.
+    pub table: TableColumn,
+}
+
+impl ColumnPool {
+    /// Allocates the pool's columns (no gates; chips add those).
+    pub fn configure<F: Field>(meta: &mut ConstraintSystem<F>, params: &ModelParams) -> Self {
+        let lanes = (0..params.lanes)
+            .map(|_| {
+                let column = meta.advice_column();
+                meta.enable_equality(column);
+                column
+            })
+            .collect();
+        let acc = meta.advice_column();
+        meta.enable_equality(acc);
+        let limbs = (0..params.limb_columns())
+            .map(|_| meta.advice_column())
+            .collect();
+        let fixed = (0..params.fixed_columns())
+            .map(|_| meta.fixed_column())
+            .collect();
+        let table = meta.lookup_table_column();
+        Self {
+            lanes,
+            acc,
+            limbs,
+            fixed,
+            table,
+        }
+    }
+}
+
+/// The pool plus every chip configured on it: what a model circuit's `configure` returns.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// The shape the pool was configured with.
+    pub params: ModelParams,
+    /// The shared columns.
+    pub pool: ColumnPool,
+    /// Range checks (8-bit limbs against the shared table).
+    pub range: RangeConfig,
+    /// Dot products / dense layers.
+    pub dense: DenseConfig,
+    /// Rescale and rounded division by a constant.
+    pub rescale: RescaleConfig,
+    /// ReLU and LeakyReLU.
+    pub relu: ReluConfig,
+    /// Addition and subtraction of activations.
+    pub arith: ArithConfig,
+    /// Max and argmax over windows.
+    pub max: MaxConfig,
+    /// Blinding rows halo2 reserves at the end of each column for this constraint system.
+    pub blinding_factors: usize,
+}
+
+impl ModelConfig {
+    /// Creates the pool and configures every chip on it.
+    ///
+    /// Call this last in `Circuit::configure` if other chips (e.g. Poseidon) add columns with
+    /// more rotations, or recompute [`Self::blinding_factors`] afterwards.
+    pub fn configure<F: Field>(
+        meta: &mut ConstraintSystem<F>,
+        params: &ModelParams,
+    ) -> Result<Self, CircuitError> {
+        params.validate()?;
+        let pool = ColumnPool::configure(meta, params);
+        let range = RangeConfig::configure(meta, &pool, params)?;
+        let dense = DenseConfig::configure(meta, &pool)?;
+        let rescale = RescaleConfig::configure(meta, &pool, &range)?;
+        let relu = ReluConfig::configure(meta, &pool, &range)?;
+        let arith = ArithConfig::configure(meta, &pool, &range)?;
+        let max = MaxConfig::configure(meta, &pool, &range)?;
+        let blinding_factors = meta.blinding_factors();
+        Ok(Self {
+            params: *params,
+            pool,
+            range,
+            dense,
+            rescale,
+            relu,
+            arith,
+            max,
+            blinding_factors,
+        })
+    }
+
+    /// Usable rows at circuit size `2^k`: everything but the blinding rows and the last row.
+    pub fn usable_rows(&self, k: u32) -> usize {
+        1usize
+            .checked_shl(k)
+            .unwrap_or(0)
+            .saturating_sub(self.blinding_factors + 1)
+    }
+
+    /// Fills the 8-bit table. Call once per synthesis, before any range check is proven.
+    pub fn load_table<F: Field>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+    ) -> Result<(), CircuitError> {
+        self.range_chip().load_table(layouter)
+    }
+
+    /// Assigns private witness values to lanes (W per row, no constraints) so that chips can
+    /// copy them. Range-check them if they are not otherwise constrained.
+    pub fn assign_inputs<F: Field>(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        values: &[Value<F>],
+    ) -> Result<Vec<AssignedVar<F>>, CircuitError> {
+        let width = self.pool.lanes.len();
+        let start = rows.alloc(rows_for(values.len(), width))?;
+        Ok(values
+            .iter()
+            .zip(self.pool.lanes.iter().cycle())
+            .enumerate()
+            .map(|(i, (value, lane))| assign(region, *lane, start + i / width, *value))
+            .collect())
+    }
+
+    /// The range chip.
+    pub fn range_chip<F: Field>(&self) -> RangeChip<F> {
+        RangeChip::construct(self.range.clone())
+    }
+
+    /// The dense chip.
+    pub fn dense_chip<F: Field>(&self) -> DenseChip<F> {
+        DenseChip::construct(self.dense.clone())
+    }
+
+    /// The rescale / division chip.
+    pub fn rescale_chip<F: Field>(&self) -> RescaleChip<F> {
+        RescaleChip::construct(self.rescale.clone())
+    }
+
+    /// The ReLU / LeakyReLU chip.
+    pub fn relu_chip<F: Field>(&self) -> ReluChip<F> {
+        ReluChip::construct(self.relu.clone())
+    }
+
+    /// The add / sub chip.
+    pub fn arith_chip<F: Field>(&self) -> ArithChip<F> {
+        ArithChip::construct(self.arith.clone())
+    }
+
+    /// The max / argmax chip.
+    pub fn max_chip<F: Field>(&self) -> MaxChip<F> {
+        MaxChip::construct(self.max.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_validation() {
+        assert!(ModelParams::default().validate().is_ok());
+        assert!(ModelParams::new(5, 1, 3).validate().is_err());
+        assert!(ModelParams::new(8, 0, 3).validate().is_err());
+        assert!(ModelParams::new(8, 9, 3).validate().is_err());
+        assert!(ModelParams::new(8, 1, 0).validate().is_err());
+        assert!(ModelParams::new(8, 1, 9).validate().is_err());
+        let p = ModelParams::new(8, 2, 3);
+        assert_eq!(p.limb_columns(), 8);
+        assert_eq!(p.fixed_columns(), 10);
+        assert_eq!(p.max_range_bits(), 24);
+    }
+}

@@ -1,0 +1,1130 @@
+//! halo2 chip for circomlib's Poseidon (BN254), one or several widths over shared columns.
+//!
+//! # Columns
+//!
+//! For the widest configured state width `T`: `T` state advice columns (equality enabled), one
+//! auxiliary advice column, `T` fixed round-constant columns, and a fixed column enabled for
+//! constants (capacity 0, the `hash_many` length, zero padding). [`PoseidonColumns::shared`]
+//! takes them from the shared column pool (lanes, accumulator, fixed columns), so a model
+//! circuit pays only for the constants column, which it reuses if the circuit already has one.
+//!
+//! # Constraints
+//!
+//! Each configured width `t` adds two selectors and two gates over the first `t` columns; every
+//! constraint has degree at most 4 (selector included). With `e_j = s_j + c_j` (state plus the
+//! round constants in the fixed columns of the same row):
+//!
+//! * full round at row `r`: row `r + 1` holds `q_j = e_j^2` and row `r + 2` the next state,
+//!   `s'_i = sum_j M[i][j] * q_j^2 * e_j`;
+//! * partial round at row `r`: the auxiliary cell holds `a = e_0^2` and row `r + 1` the next
+//!   state, `s'_i = M[i][0] * a^2 * e_0 + sum_{j>0} M[i][j] * e_j`.
+//!
+//! A permutation of width `t` occupies `2 * 8 + R_P(t) + 1` rows (74 for `t = 3`, 85 for
+//! `t = 17`): state/squares row pairs for the first four full rounds, one row per partial
+//! round, state/squares pairs for the last four full rounds, then the output state. Row 0 holds
+//! the input state: lane 0 (capacity) is constrained to the constant 0 and every other lane is
+//! copy-constrained to the caller's cell or to a constant. Each later state row is the gate
+//! image of the row before, so the digest (lane 0 of the output row) is determined by the input
+//! cells alone.
+//!
+//! # Assumptions
+//!
+//! Rows come from the circuit's [`RowAllocator`]; no other chip may enable a gate on them. The
+//! floor planner writes constants (at most two per hash) to the constants column from row 0, so
+//! that column must not be assigned otherwise.
+
+use halo2_proofs::{
+    circuit::{Cell, Region, Value},
+    halo2curves::{bn256::Fr, ff::Field},
+    plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, Selector},
+    poly::Rotation,
+};
+
+use super::{
+    native::{mds_mul, HASH_MANY_CHUNK},
+    params::{Arity, PoseidonParams, FULL_ROUNDS},
+};
+use crate::error::CircuitError;
+use crate::layout::{assign, AssignedVar, RowAllocator};
+
+/// Columns used by [`PoseidonChip`].
+#[derive(Clone, Debug)]
+pub struct PoseidonColumns {
+    /// State lanes, at least as many as the widest configured width (`arity + 1`).
+    pub state: Vec<Column<Advice>>,
+    /// Auxiliary advice column holding the square of lane 0 in partial rounds.
+    pub aux: Column<Advice>,
+    /// Round constants, at least as many as the widest configured width.
+    pub round_constants: Vec<Column<Fixed>>,
+    /// Fixed column enabled for constants (`ConstraintSystem::enable_constant`).
+    pub constants: Column<Fixed>,
+}
+
+impl PoseidonColumns {
+    /// Allocates fresh columns for widths up to `max_arity + 1`.
+    pub fn new(meta: &mut ConstraintSystem<Fr>, max_arity: Arity) -> Self {
+        let width = max_arity.width();
+        PoseidonColumns {
+            state: (0..width).map(|_| meta.advice_column()).collect(),
+            aux: meta.advice_column(),
+            round_constants: (0..width).map(|_| meta.fixed_column()).collect(),
+            constants: Self::constants_column(meta),
+        }
+    }
+
+    /// Uses the first `max_arity + 1` of `lanes` (equality-enabled advice) and of `fixed`,
+    /// `aux` as the auxiliary column, and the circuit's first constants column (a new fixed
+    /// column if there is none yet); e.g. `shared(meta, &pool.lanes, pool.acc, &pool.fixed,
+    /// Arity::MAX)` for the model circuit's [`crate::ColumnPool`].
+    pub fn shared(
+        meta: &mut ConstraintSystem<Fr>,
+        lanes: &[Column<Advice>],
+        aux: Column<Advice>,
+        fixed: &[Column<Fixed>],
+        max_arity: Arity,
+    ) -> Result<Self, CircuitError> {
+        let width = max_arity.width();
+        let state = lanes.get(..width).ok_or(CircuitError::InvalidParams {
+            parameter: "poseidon state lanes",
+            value: lanes.len(),
+            expected: "at least arity + 1 advice lanes",
+        })?;
+        let round_constants = fixed.get(..width).ok_or(CircuitError::InvalidParams {
+            parameter: "poseidon round-constant columns",
+            value: fixed.len(),
+            expected: "at least arity + 1 fixed columns",
+        })?;
+        Ok(PoseidonColumns {
+            state: state.to_vec(),
+            aux,
+            round_constants: round_constants.to_vec(),
+            constants: Self::constants_column(meta),
+        })
+    }
+
+    /// The circuit's first constants column, or a new one.
+    fn constants_column(meta: &mut ConstraintSystem<Fr>) -> Column<Fixed> {
+        match meta.constants().first() {
+            Some(column) => *column,
+            None => meta.fixed_column(),
+        }
+    }
+}
+
+/// Selectors of one configured width.
+#[derive(Clone, Debug)]
+struct WidthSelectors {
+    arity: Arity,
+    full: Selector,
+    partial: Selector,
+}
+
+/// Configuration of [`PoseidonChip`]: its columns and the widths it has gates for.
+#[derive(Clone, Debug)]
+pub struct PoseidonConfig {
+    columns: PoseidonColumns,
+    widths: Vec<WidthSelectors>,
+}
+
+impl PoseidonConfig {
+    /// The columns the chip assigns.
+    pub fn columns(&self) -> &PoseidonColumns {
+        &self.columns
+    }
+
+    /// The arities the chip has gates for, ascending.
+    pub fn arities(&self) -> Vec<Arity> {
+        self.widths.iter().map(|w| w.arity).collect()
+    }
+
+    fn selectors(&self, arity: Arity) -> Result<&WidthSelectors, CircuitError> {
+        self.widths
+            .iter()
+            .find(|w| w.arity == arity)
+            .ok_or(CircuitError::InvalidParams {
+                parameter: "poseidon arity",
+                value: arity.get(),
+                expected: "an arity the Poseidon chip was configured with",
+            })
+    }
+}
+
+/// One input lane of a permutation.
+#[derive(Clone, Copy, Debug)]
+enum Lane {
+    /// The constant 0 (capacity and padding).
+    Zero,
+    /// Another constant (the `hash_many` length).
+    Constant(Fr),
+    /// A copy of an existing cell.
+    Copy { cell: Cell, value: Value<Fr> },
+}
+
+impl Lane {
+    fn of(var: &AssignedVar<Fr>) -> Lane {
+        Lane::Copy {
+            cell: var.cell(),
+            value: var.value(),
+        }
+    }
+
+    fn value(&self) -> Value<Fr> {
+        match self {
+            Lane::Zero => Value::known(Fr::ZERO),
+            Lane::Constant(c) => Value::known(*c),
+            Lane::Copy { value, .. } => *value,
+        }
+    }
+}
+
+/// What a row of a permutation holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowKind {
+    /// State entering full round `round`; the full-round gate is enabled here.
+    Full { round: usize },
+    /// Squares `e_j^2` of the full round above.
+    Squares,
+    /// State entering partial round `round`; the partial-round gate is enabled here.
+    Partial { round: usize },
+    /// Output state.
+    Output,
+}
+
+/// Row layout of one permutation.
+fn row_kinds(params: &PoseidonParams) -> Vec<RowKind> {
+    let mut kinds = Vec::with_capacity(PoseidonChip::rows_per_permutation(params.arity()));
+    for round in 0..params.rounds() {
+        if params.is_full_round(round) {
+            kinds.push(RowKind::Full { round });
+            kinds.push(RowKind::Squares);
+        } else {
+            kinds.push(RowKind::Partial { round });
+        }
+    }
+    kinds.push(RowKind::Output);
+    kinds
+}
+
+/// Witness of one permutation: `cells[r]` are the state-lane values of row `r`, `aux[r]` the
+/// auxiliary value (zero outside partial rounds).
+#[derive(Clone, Debug)]
+struct Trace {
+    cells: Vec<Vec<Fr>>,
+    aux: Vec<Fr>,
+}
+
+/// A deliberate witness error, for the soundness tests only.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+struct Tamper {
+    /// Absolute row of the tampered cell.
+    row: usize,
+    /// `Some(lane)` for a state lane, `None` for the auxiliary column.
+    lane: Option<usize>,
+    /// Added to the honest value.
+    delta: Fr,
+    /// Recompute every later row of the permutation from the tampered state (a state row
+    /// only), so that only the constraint into the tampered row can catch it.
+    recompute: bool,
+}
+
+/// Chip computing circomlib's Poseidon and the `hash_many` rule in-circuit.
+#[derive(Clone, Debug)]
+pub struct PoseidonChip {
+    config: PoseidonConfig,
+    #[cfg(test)]
+    tamper: Option<Tamper>,
+}
+
+impl PoseidonChip {
+    /// Creates the gates for each of `arities` over `columns`, enables equality on the state
+    /// columns used and constants on `columns.constants`.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        columns: PoseidonColumns,
+        arities: &[Arity],
+    ) -> Result<PoseidonConfig, CircuitError> {
+        let mut arities = arities.to_vec();
+        arities.sort();
+        arities.dedup();
+        let width = arities.last().map_or(0, |a| a.width());
+        if columns.state.len() < width {
+            return Err(CircuitError::InvalidParams {
+                parameter: "poseidon state columns",
+                value: columns.state.len(),
+                expected: "at least arity + 1 columns for the widest arity",
+            });
+        }
+        if columns.round_constants.len() < width {
+            return Err(CircuitError::InvalidParams {
+                parameter: "poseidon round-constant columns",
+                value: columns.round_constants.len(),
+                expected: "at least arity + 1 columns for the widest arity",
+            });
+        }
+        for column in columns.state.iter().take(width) {
+            meta.enable_equality(*column);
+        }
+        meta.enable_constant(columns.constants);
+        let widths = arities
+            .into_iter()
+            .map(|arity| {
+                let selectors = WidthSelectors {
+                    arity,
+                    full: meta.selector(),
+                    partial: meta.selector(),
+                };
+                full_round_gate(meta, &columns, &selectors);
+                partial_round_gate(meta, &columns, &selectors);
+                selectors
+            })
+            .collect();
+        Ok(PoseidonConfig { columns, widths })
+    }
+
+    /// Creates the chip.
+    pub fn construct(config: PoseidonConfig) -> Self {
+        PoseidonChip {
+            config,
+            #[cfg(test)]
+            tamper: None,
+        }
+    }
+
+    /// The chip's configuration.
+    pub fn config(&self) -> &PoseidonConfig {
+        &self.config
+    }
+
+    /// Rows one permutation of `arity` inputs occupies: `2 * 8 + R_P + 1`.
+    pub fn rows_per_permutation(arity: Arity) -> usize {
+        2 * FULL_ROUNDS + arity.partial_rounds() + 1
+    }
+
+    /// Rows [`PoseidonChip::hash`] occupies for `len` inputs.
+    pub fn rows_for_hash(len: usize) -> usize {
+        len.div_ceil(HASH_MANY_CHUNK).max(1) * Self::rows_per_permutation(Arity::MAX)
+    }
+
+    /// circomlib's `Poseidon(n)` of `n = inputs.len()` cells (`1 <= n <= 16`, with `n`
+    /// configured); equals [`super::native::poseidon`]. Takes
+    /// [`PoseidonChip::rows_per_permutation`] rows from `rows`.
+    pub fn hash_fixed(
+        &self,
+        region: &mut Region<'_, Fr>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<Fr>],
+    ) -> Result<AssignedVar<Fr>, CircuitError> {
+        let arity = Arity::new(inputs.len())?;
+        let selectors = self.config.selectors(arity)?;
+        let start = rows.alloc(Self::rows_per_permutation(arity))?;
+        tracing::debug!(arity = arity.get(), start, "poseidon hash_fixed");
+        let mut lanes = Vec::with_capacity(arity.width());
+        lanes.push(Lane::Zero);
+        lanes.extend(inputs.iter().map(Lane::of));
+        self.assign_permutation(region, selectors, start, &lanes, &mut None)
+    }
+
+    /// The `hash_many` rule over any number of cells (see [`super::native::hash_many`]); needs
+    /// arity 16 configured. Takes [`PoseidonChip::rows_for_hash`] rows from `rows`.
+    pub fn hash(
+        &self,
+        region: &mut Region<'_, Fr>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<Fr>],
+    ) -> Result<AssignedVar<Fr>, CircuitError> {
+        let selectors = self.config.selectors(Arity::MAX)?;
+        let per_permutation = Self::rows_per_permutation(Arity::MAX);
+        let start = rows.alloc(Self::rows_for_hash(inputs.len()))?;
+        let chunks = inputs.len().div_ceil(HASH_MANY_CHUNK).max(1);
+        tracing::debug!(inputs = inputs.len(), chunks, start, "poseidon hash_many");
+        let mut zero = None;
+        let mut chained = Lane::Constant(Fr::from(inputs.len() as u64));
+        let mut digest = None;
+        for chunk in 0..chunks {
+            let mut lanes = Vec::with_capacity(Arity::MAX.width());
+            lanes.push(Lane::Zero);
+            lanes.push(chained);
+            lanes.extend(
+                inputs
+                    .iter()
+                    .skip(chunk * HASH_MANY_CHUNK)
+                    .take(HASH_MANY_CHUNK)
+                    .map(Lane::of),
+            );
+            lanes.resize(Arity::MAX.width(), Lane::Zero);
+            let out = self.assign_permutation(
+                region,
+                selectors,
+                start + chunk * per_permutation,
+                &lanes,
+                &mut zero,
+            )?;
+            chained = Lane::of(&out);
+            digest = Some(out);
+        }
+        digest.ok_or(CircuitError::EmptyInput {
+            op: "poseidon hash_many",
+        })
+    }
+
+    /// Assigns one permutation at rows `start..` with input lanes `lanes` (`t` of them) and
+    /// returns lane 0 of the output row. `zero` caches the first cell constrained to 0 so that
+    /// later zero lanes are copies of it rather than new constants.
+    fn assign_permutation(
+        &self,
+        region: &mut Region<'_, Fr>,
+        selectors: &WidthSelectors,
+        start: usize,
+        lanes: &[Lane],
+        zero: &mut Option<Cell>,
+    ) -> Result<AssignedVar<Fr>, CircuitError> {
+        let params = PoseidonParams::get(selectors.arity);
+        let width = params.width();
+        if lanes.len() != width {
+            return Err(CircuitError::LengthMismatch {
+                what: "poseidon input lanes",
+                expected: width,
+                got: lanes.len(),
+            });
+        }
+        let columns = &self.config.columns;
+        let input: Value<Vec<Fr>> = lanes.iter().map(Lane::value).collect();
+        let trace = input.map(|state| self.trace(params, start, state));
+
+        let mut digest = None;
+        for (offset, kind) in row_kinds(params).into_iter().enumerate() {
+            let row = start + offset;
+            match kind {
+                RowKind::Full { round } => {
+                    selectors.full.enable(region, row)?;
+                    self.assign_round_constants(region, params, round, row);
+                }
+                RowKind::Partial { round } => {
+                    selectors.partial.enable(region, row)?;
+                    self.assign_round_constants(region, params, round, row);
+                    let aux = trace.as_ref().map(|t| t.aux[offset]);
+                    assign(region, columns.aux, row, aux);
+                }
+                RowKind::Squares | RowKind::Output => {}
+            }
+            for ((lane, column), input) in columns.state.iter().take(width).enumerate().zip(lanes) {
+                let value = trace.as_ref().map(|t| t.cells[offset][lane]);
+                let var = assign(region, *column, row, value);
+                if offset == 0 {
+                    match input {
+                        Lane::Zero => match zero {
+                            Some(zero) => region.constrain_equal(var.cell(), *zero),
+                            None => {
+                                region.constrain_constant(var.cell(), Fr::ZERO)?;
+                                *zero = Some(var.cell());
+                            }
+                        },
+                        Lane::Constant(c) => region.constrain_constant(var.cell(), *c)?,
+                        Lane::Copy { cell, .. } => region.constrain_equal(var.cell(), *cell),
+                    }
+                }
+                if kind == RowKind::Output && lane == 0 {
+                    digest = Some(var);
+                }
+            }
+        }
+        digest.ok_or(CircuitError::EmptyInput {
+            op: "poseidon permutation",
+        })
+    }
+
+    fn assign_round_constants(
+        &self,
+        region: &mut Region<'_, Fr>,
+        params: &PoseidonParams,
+        round: usize,
+        row: usize,
+    ) {
+        let columns = &self.config.columns.round_constants;
+        for (column, constant) in columns.iter().zip(params.round_constants(round)) {
+            region.assign_fixed(*column, row, *constant);
+        }
+    }
+
+    /// Computes the witness of one permutation starting at absolute row `start` (which only
+    /// locates the test-only tampering).
+    #[cfg_attr(not(test), allow(unused_variables))]
+    fn trace(&self, params: &PoseidonParams, start: usize, input: Vec<Fr>) -> Trace {
+        let rows = Self::rows_per_permutation(params.arity());
+        let mut cells: Vec<Vec<Fr>> = Vec::with_capacity(rows);
+        let mut aux = Vec::with_capacity(rows);
+        let mut state = input;
+        for round in 0..params.rounds() {
+            #[cfg(test)]
+            self.tamper_state(start + cells.len(), &mut state);
+            let e: Vec<Fr> = state
+                .iter()
+                .zip(params.round_constants(round))
+                .map(|(s, c)| *s + c)
+                .collect();
+            if params.is_full_round(round) {
+                let squares: Vec<Fr> = e.iter().map(Fr::square).collect();
+                let sbox: Vec<Fr> = e
+                    .iter()
+                    .zip(&squares)
+                    .map(|(x, q)| q.square() * x)
+                    .collect();
+                cells.push(state);
+                aux.push(Fr::ZERO);
+                cells.push(squares);
+                aux.push(Fr::ZERO);
+                state = mds_mul(params, &sbox);
+            } else {
+                let mut sbox = e;
+                let square = sbox.first().map_or(Fr::ZERO, Fr::square);
+                if let Some(x0) = sbox.first_mut() {
+                    *x0 *= square.square();
+                }
+                cells.push(state);
+                aux.push(square);
+                state = mds_mul(params, &sbox);
+            }
+        }
+        #[cfg(test)]
+        self.tamper_state(start + cells.len(), &mut state);
+        cells.push(state);
+        aux.push(Fr::ZERO);
+        let trace = Trace { cells, aux };
+        #[cfg(test)]
+        let trace = self.tamper_cell(start, trace);
+        trace
+    }
+
+    /// Applies a recomputing tamper to the state about to be stored at absolute row `row`.
+    #[cfg(test)]
+    fn tamper_state(&self, row: usize, state: &mut [Fr]) {
+        if let Some(Tamper {
+            row: target,
+            lane: Some(lane),
+            delta,
+            recompute: true,
+        }) = self.tamper
+        {
+            if target == row {
+                if let Some(value) = state.get_mut(lane) {
+                    *value += delta;
+                }
+            }
+        }
+    }
+
+    /// Applies a non-recomputing tamper to the finished trace of the permutation at `start`.
+    #[cfg(test)]
+    fn tamper_cell(&self, start: usize, mut trace: Trace) -> Trace {
+        let Some(tamper) = self.tamper.filter(|t| !t.recompute && t.row >= start) else {
+            return trace;
+        };
+        let offset = tamper.row - start;
+        let value = match tamper.lane {
+            Some(lane) => trace.cells.get_mut(offset).and_then(|r| r.get_mut(lane)),
+            None => trace.aux.get_mut(offset),
+        };
+        if let Some(value) = value {
+            *value += tamper.delta;
+        }
+        trace
+    }
+}
+
+/// Full-round gate: squares row and MDS mix of `q_j^2 * e_j` into the state two rows down.
+fn full_round_gate(
+    meta: &mut ConstraintSystem<Fr>,
+    columns: &PoseidonColumns,
+    selectors: &WidthSelectors,
+) {
+    let params = PoseidonParams::get(selectors.arity);
+    let width = params.width();
+    meta.create_gate(format!("poseidon full round t={width}"), |vc| {
+        let q = vc.query_selector(selectors.full);
+        let state = columns.state.iter().take(width);
+        let e: Vec<Expression<Fr>> = state
+            .clone()
+            .zip(&columns.round_constants)
+            .map(|(s, c)| {
+                vc.query_advice(*s, Rotation::cur()) + vc.query_fixed(*c, Rotation::cur())
+            })
+            .collect();
+        let squares: Vec<Expression<Fr>> = state
+            .clone()
+            .map(|s| vc.query_advice(*s, Rotation::next()))
+            .collect();
+        let next: Vec<Expression<Fr>> = state.map(|s| vc.query_advice(*s, Rotation(2))).collect();
+        let sbox: Vec<Expression<Fr>> = e
+            .iter()
+            .zip(&squares)
+            .map(|(e, sq)| sq.clone().square() * e.clone())
+            .collect();
+        let square_checks = e
+            .iter()
+            .zip(&squares)
+            .map(|(e, sq)| q.clone() * (sq.clone() - e.clone().square()));
+        let mix_checks = params
+            .mds()
+            .iter()
+            .zip(next)
+            .map(|(row, next)| q.clone() * (next - linear_combination(row, &sbox)));
+        square_checks.chain(mix_checks).collect::<Vec<_>>()
+    });
+}
+
+/// Partial-round gate: auxiliary square of lane 0 and MDS mix into the next row.
+fn partial_round_gate(
+    meta: &mut ConstraintSystem<Fr>,
+    columns: &PoseidonColumns,
+    selectors: &WidthSelectors,
+) {
+    let params = PoseidonParams::get(selectors.arity);
+    let width = params.width();
+    meta.create_gate(format!("poseidon partial round t={width}"), |vc| {
+        let q = vc.query_selector(selectors.partial);
+        let state = columns.state.iter().take(width);
+        let e: Vec<Expression<Fr>> = state
+            .clone()
+            .zip(&columns.round_constants)
+            .map(|(s, c)| {
+                vc.query_advice(*s, Rotation::cur()) + vc.query_fixed(*c, Rotation::cur())
+            })
+            .collect();
+        let next: Vec<Expression<Fr>> = state
+            .map(|s| vc.query_advice(*s, Rotation::next()))
+            .collect();
+        let aux = vc.query_advice(columns.aux, Rotation::cur());
+        let e0 = e.first().cloned().unwrap_or(Expression::Constant(Fr::ZERO));
+        let aux_check = q.clone() * (aux.clone() - e0.clone().square());
+        let mut sbox = e;
+        if let Some(x0) = sbox.first_mut() {
+            *x0 = aux.square() * e0;
+        }
+        let mix_checks = params
+            .mds()
+            .iter()
+            .zip(next)
+            .map(|(row, next)| q.clone() * (next - linear_combination(row, &sbox)));
+        std::iter::once(aux_check)
+            .chain(mix_checks)
+            .collect::<Vec<_>>()
+    });
+}
+
+/// `sum_j row[j] * terms[j]`.
+fn linear_combination(row: &[Fr], terms: &[Expression<Fr>]) -> Expression<Fr> {
+    row.iter()
+        .zip(terms)
+        .map(|(m, x)| x.clone() * *m)
+        .reduce(|a, b| a + b)
+        .unwrap_or(Expression::Constant(Fr::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::RefCell, ops::Range};
+
+    use halo2_proofs::halo2curves::ff::PrimeField;
+    use halo2_proofs::{
+        circuit::{Layouter, SimpleFloorPlanner},
+        dev::{MockProver, VerifyFailure},
+        plonk::{Circuit, Error, Instance},
+    };
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+    use crate::field::value_to_option;
+    use crate::poseidon::native::{
+        self,
+        tests::{many_inputs, FIXED_1_TO_N, MANY},
+    };
+
+    const K: u32 = 10;
+    /// Usable rows at `K` (1024 minus halo2's blinding rows, with margin).
+    const CAPACITY: usize = 1000;
+    /// Rows of one 16-input permutation.
+    const PER: usize = 85;
+    /// Relative row of the first partial round (after four two-row full rounds).
+    const FIRST_PARTIAL: usize = FULL_ROUNDS;
+
+    /// One hash the test circuit computes over a range of its input cells; digest `i` is
+    /// constrained to instance row `i`.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Fixed(Range<usize>),
+        Many(Range<usize>),
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct TestParams {
+        arities: Vec<Arity>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct TestCircuit {
+        inputs: Vec<Fr>,
+        ops: Vec<Op>,
+        arities: Vec<Arity>,
+        tamper: Option<Tamper>,
+        capacity: usize,
+        /// Digests the witness produced during the last synthesis.
+        digests: RefCell<Vec<Fr>>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct TestConfig {
+        poseidon: PoseidonConfig,
+        input: Column<Advice>,
+        instance: Column<Instance>,
+    }
+
+    impl TestCircuit {
+        /// Assigns the inputs (own column, rows `0..n`) and runs the ops.
+        fn lay_out(
+            &self,
+            chip: &PoseidonChip,
+            config: &TestConfig,
+            region: &mut Region<'_, Fr>,
+        ) -> Result<Vec<AssignedVar<Fr>>, CircuitError> {
+            let mut rows = RowAllocator::new(self.capacity);
+            let cells: Vec<AssignedVar<Fr>> = self
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(row, x)| assign(region, config.input, row, Value::known(*x)))
+                .collect();
+            self.ops
+                .iter()
+                .map(|op| match op {
+                    Op::Fixed(range) => chip.hash_fixed(region, &mut rows, &cells[range.clone()]),
+                    Op::Many(range) => chip.hash(region, &mut rows, &cells[range.clone()]),
+                })
+                .collect()
+        }
+    }
+
+    impl Circuit<Fr> for TestCircuit {
+        type Config = TestConfig;
+        type FloorPlanner = SimpleFloorPlanner;
+        type Params = TestParams;
+
+        fn without_witnesses(&self) -> Self {
+            self.clone()
+        }
+
+        fn params(&self) -> TestParams {
+            TestParams {
+                arities: self.arities.clone(),
+            }
+        }
+
+        fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
+            Self::configure_with_params(
+                meta,
+                TestParams {
+                    arities: vec![Arity::TWO, Arity::MAX],
+                },
+            )
+        }
+
+        fn configure_with_params(
+            meta: &mut ConstraintSystem<Fr>,
+            params: TestParams,
+        ) -> TestConfig {
+            let max = params.arities.iter().copied().max().unwrap_or(Arity::MAX);
+            let columns = PoseidonColumns::new(meta, max);
+            let poseidon = PoseidonChip::configure(meta, columns, &params.arities)
+                .expect("fresh columns are wide enough");
+            let input = meta.advice_column();
+            meta.enable_equality(input);
+            let instance = meta.instance_column();
+            meta.enable_equality(instance);
+            TestConfig {
+                poseidon,
+                input,
+                instance,
+            }
+        }
+
+        fn synthesize(
+            &self,
+            config: TestConfig,
+            mut layouter: impl Layouter<Fr>,
+        ) -> Result<(), Error> {
+            let mut chip = PoseidonChip::construct(config.poseidon.clone());
+            chip.tamper = self.tamper;
+            let digests = layouter.assign_region(
+                || "poseidon test",
+                |mut region| Ok(self.lay_out(&chip, &config, &mut region)),
+            )??;
+            let mut recorded = self.digests.borrow_mut();
+            recorded.clear();
+            for (index, digest) in digests.iter().enumerate() {
+                recorded.extend(value_to_option(digest.value()));
+                layouter.constrain_instance(digest.cell(), config.instance, index);
+            }
+            Ok(())
+        }
+    }
+
+    fn circuit(inputs: Vec<Fr>, ops: Vec<Op>, arities: &[Arity]) -> TestCircuit {
+        TestCircuit {
+            inputs,
+            ops,
+            arities: arities.to_vec(),
+            tamper: None,
+            capacity: CAPACITY,
+            digests: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn tampered(
+        circuit: &TestCircuit,
+        row: usize,
+        lane: Option<usize>,
+        recompute: bool,
+    ) -> TestCircuit {
+        TestCircuit {
+            tamper: Some(Tamper {
+                row,
+                lane,
+                delta: Fr::from(3),
+                recompute,
+            }),
+            ..circuit.clone()
+        }
+    }
+
+    fn fr(decimal: &str) -> anyhow::Result<Fr> {
+        Fr::from_str_vartime(decimal).ok_or_else(|| anyhow::anyhow!("bad decimal {decimal}"))
+    }
+
+    fn one_to(n: u64) -> Vec<Fr> {
+        (1..=n).map(Fr::from).collect()
+    }
+
+    fn verify(
+        circuit: &TestCircuit,
+        instance: Vec<Fr>,
+    ) -> anyhow::Result<Result<(), Vec<VerifyFailure>>> {
+        let prover = MockProver::run(K, circuit, vec![instance])?;
+        Ok(prover.verify())
+    }
+
+    /// Synthesizes once to learn the digests the (possibly tampered) witness produces, then
+    /// verifies with the instance set to them, so that any failure comes from the chip.
+    fn verify_own_output(circuit: &TestCircuit) -> anyhow::Result<Result<(), Vec<VerifyFailure>>> {
+        MockProver::run(K, circuit, vec![vec![Fr::ZERO; circuit.ops.len()]])?;
+        let digests = circuit.digests.borrow().clone();
+        anyhow::ensure!(digests.len() == circuit.ops.len(), "digests not recorded");
+        verify(circuit, digests)
+    }
+
+    fn gate_failure(result: &Result<(), Vec<VerifyFailure>>) -> bool {
+        matches!(result, Err(failures)
+            if failures.iter().any(|f| matches!(f, VerifyFailure::ConstraintNotSatisfied { .. })))
+    }
+
+    fn copy_failure_only(result: &Result<(), Vec<VerifyFailure>>) -> bool {
+        matches!(result, Err(failures)
+            if failures.iter().all(|f| matches!(f, VerifyFailure::Permutation { .. })))
+    }
+
+    /// `hash_many` over 17 elements: two permutations, the second with padding.
+    fn chain17() -> TestCircuit {
+        circuit(many_inputs(17), vec![Op::Many(0..17)], &[Arity::MAX])
+    }
+
+    #[test]
+    fn rows_per_permutation_matches_layout() {
+        assert_eq!(PoseidonChip::rows_per_permutation(Arity::MAX), PER);
+        assert_eq!(PoseidonChip::rows_per_permutation(Arity::TWO), 74);
+        assert_eq!(PoseidonChip::rows_for_hash(0), PER);
+        assert_eq!(PoseidonChip::rows_for_hash(15), PER);
+        assert_eq!(PoseidonChip::rows_for_hash(16), 2 * PER);
+        for arity in Arity::all() {
+            let params = PoseidonParams::get(arity);
+            assert_eq!(
+                row_kinds(params).len(),
+                PoseidonChip::rows_per_permutation(arity)
+            );
+        }
+    }
+
+    #[test]
+    fn two_inputs_match_circomlibjs() -> anyhow::Result<()> {
+        let c = circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::TWO]);
+        let expected = fr(FIXED_1_TO_N[1])?;
+        assert_eq!(verify(&c, vec![expected])?, Ok(()));
+        assert!(verify(&c, vec![expected + Fr::ONE])?.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn sixteen_inputs_match_circomlibjs() -> anyhow::Result<()> {
+        let c = circuit(one_to(16), vec![Op::Fixed(0..16)], &[Arity::MAX]);
+        let expected = fr(FIXED_1_TO_N[15])?;
+        assert_eq!(verify(&c, vec![expected])?, Ok(()));
+        assert!(verify(&c, vec![expected + Fr::ONE])?.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn one_config_serves_several_widths() -> anyhow::Result<()> {
+        let inputs = one_to(16);
+        let ops = vec![
+            Op::Fixed(0..2),
+            Op::Fixed(0..16),
+            Op::Many(0..16),
+            Op::Fixed(3..5),
+        ];
+        let c = circuit(inputs.clone(), ops, &[Arity::TWO, Arity::MAX]);
+        let expected = vec![
+            fr(FIXED_1_TO_N[1])?,
+            fr(FIXED_1_TO_N[15])?,
+            native::hash_many(&inputs),
+            native::poseidon(&inputs[3..5])?,
+        ];
+        assert_eq!(verify(&c, expected.clone())?, Ok(()));
+        let mut wrong = expected;
+        wrong[2] += Fr::ONE;
+        assert!(verify(&c, wrong)?.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn hash_many_in_circuit_equals_native_on_random_inputs() -> anyhow::Result<()> {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
+        for len in [1, 15, 16, 17, 100] {
+            let inputs: Vec<Fr> = (0..len).map(|_| Fr::random(&mut rng)).collect();
+            let c = circuit(inputs.clone(), vec![Op::Many(0..len)], &[Arity::MAX]);
+            let expected = native::hash_many(&inputs);
+            assert_eq!(verify(&c, vec![expected])?, Ok(()), "length {len}");
+            assert!(
+                verify(&c, vec![expected + Fr::ONE])?.is_err(),
+                "length {len}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn hash_many_in_circuit_matches_circomlibjs_vectors() -> anyhow::Result<()> {
+        for (len, expected) in MANY.into_iter().filter(|(n, _)| [0, 17, 100].contains(n)) {
+            let c = circuit(many_inputs(len), vec![Op::Many(0..len)], &[Arity::MAX]);
+            assert_eq!(verify(&c, vec![fr(expected)?])?, Ok(()), "length {len}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn honest_witness_passes_against_its_own_output() -> anyhow::Result<()> {
+        let c = chain17();
+        assert_eq!(verify_own_output(&c)?, Ok(()));
+        assert_eq!(
+            *c.digests.borrow(),
+            vec![native::hash_many(&many_inputs(17))]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_output_fails() -> anyhow::Result<()> {
+        let c = chain17();
+        // Output of the first permutation (it also feeds the chain) and the final digest.
+        for row in [PER - 1, 2 * PER - 1] {
+            let result = verify_own_output(&tampered(&c, row, Some(0), false))?;
+            assert!(gate_failure(&result), "row {row}: {result:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_intermediate_state_fails() -> anyhow::Result<()> {
+        let c = chain17();
+        let cells = [
+            (2, 16),                       // state after the first full round
+            (FIRST_PARTIAL + 10, 3),       // inside the partial rounds
+            (FIRST_PARTIAL + 68, 0),       // first state of the last full rounds
+            (PER + FIRST_PARTIAL + 30, 9), // second permutation
+        ];
+        for (row, lane) in cells {
+            for recompute in [false, true] {
+                let result = verify_own_output(&tampered(&c, row, Some(lane), recompute))?;
+                assert!(
+                    gate_failure(&result),
+                    "row {row} lane {lane} recompute {recompute}: {result:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_squares_and_aux_fail() -> anyhow::Result<()> {
+        let c = chain17();
+        for (row, lane) in [
+            (1, Some(2)),
+            (FIRST_PARTIAL + 68 + 3, Some(16)),
+            (FIRST_PARTIAL + 5, None),
+        ] {
+            let result = verify_own_output(&tampered(&c, row, lane, false))?;
+            assert!(gate_failure(&result), "row {row} lane {lane:?}: {result:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_input_lanes_fail_by_copy_constraints() -> anyhow::Result<()> {
+        let c = chain17();
+        let lanes = [
+            (0, 0),   // capacity (constant 0)
+            (0, 1),   // length n (constant)
+            (0, 2),   // copied input x_0
+            (0, 16),  // copied input x_14
+            (PER, 0), // capacity of the second permutation (copy of the zero cell)
+            (PER, 1), // chaining value h_1
+            (PER, 3), // copied input x_16
+            (PER, 5), // zero padding
+        ];
+        for (row, lane) in lanes {
+            let result = verify_own_output(&tampered(&c, row, Some(lane), true))?;
+            assert!(
+                copy_failure_only(&result),
+                "row {row} lane {lane}: {result:?}"
+            );
+        }
+        let fixed = circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::TWO]);
+        for lane in 0..3 {
+            let result = verify_own_output(&tampered(&fixed, 0, Some(lane), true))?;
+            assert!(copy_failure_only(&result), "fixed lane {lane}: {result:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn synthesis_errors_are_reported() -> anyhow::Result<()> {
+        let short = TestCircuit {
+            capacity: PER + 10,
+            ..chain17()
+        };
+        assert!(MockProver::run(K, &short, vec![vec![Fr::ZERO]]).is_err());
+        let unconfigured = circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::MAX]);
+        assert!(MockProver::run(K, &unconfigured, vec![vec![Fr::ZERO]]).is_err());
+        let too_wide = circuit(one_to(17), vec![Op::Fixed(0..17)], &[Arity::MAX]);
+        assert!(MockProver::run(K, &too_wide, vec![vec![Fr::ZERO]]).is_err());
+
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let columns = PoseidonColumns::new(&mut cs, Arity::TWO);
+        let narrow = PoseidonChip::configure(&mut cs, columns.clone(), &[Arity::MAX]);
+        assert!(matches!(
+            narrow,
+            Err(CircuitError::InvalidParams {
+                parameter: "poseidon state columns",
+                value: 3,
+                ..
+            })
+        ));
+        let config = PoseidonChip::configure(&mut cs, columns, &[Arity::TWO])?;
+        assert_eq!(config.arities(), vec![Arity::TWO]);
+        assert!(matches!(
+            config.selectors(Arity::MAX),
+            Err(CircuitError::InvalidParams { value: 16, .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn shared_columns_come_from_the_pool() -> anyhow::Result<()> {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let lanes: Vec<Column<Advice>> = (0..20).map(|_| cs.advice_column()).collect();
+        let acc = cs.advice_column();
+        let fixed: Vec<Column<Fixed>> = (0..21).map(|_| cs.fixed_column()).collect();
+        let constants = cs.fixed_column();
+        cs.enable_constant(constants);
+        assert!(PoseidonColumns::shared(&mut cs, &lanes[..16], acc, &fixed, Arity::MAX).is_err());
+        assert!(PoseidonColumns::shared(&mut cs, &lanes, acc, &fixed[..16], Arity::MAX).is_err());
+        let columns = PoseidonColumns::shared(&mut cs, &lanes, acc, &fixed, Arity::MAX)?;
+        assert_eq!(columns.constants, constants);
+        assert_eq!(columns.state, lanes[..17]);
+        assert_eq!(columns.round_constants, fixed[..17]);
+        let (advice, fixed_count) = (cs.num_advice_columns(), cs.num_fixed_columns());
+        PoseidonChip::configure(&mut cs, columns, &[Arity::TWO, Arity::MAX])?;
+        assert_eq!(cs.num_advice_columns(), advice);
+        assert_eq!(cs.num_fixed_columns(), fixed_count);
+        assert_eq!(cs.constants().len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn constraint_degree_is_at_most_four() -> anyhow::Result<()> {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let columns = PoseidonColumns::new(&mut cs, Arity::MAX);
+        PoseidonChip::configure(&mut cs, columns, &[Arity::TWO, Arity::MAX])?;
+        let max_gate = cs
+            .gates()
+            .iter()
+            .flat_map(|gate| gate.polynomials())
+            .map(|poly| poly.degree())
+            .max();
+        assert_eq!(max_gate, Some(4));
+        assert!(cs.degree() <= 4, "degree {}", cs.degree());
+        Ok(())
+    }
+
+    #[test]
+    fn kzg_proof_of_two_input_hash_verifies() -> anyhow::Result<()> {
+        use halo2_proofs::{
+            halo2curves::bn256::{Bn256, G1Affine},
+            plonk::{create_proof, keygen_pk, keygen_vk, verify_proof},
+            poly::{
+                commitment::ParamsProver,
+                kzg::{
+                    commitment::{KZGCommitmentScheme, ParamsKZG},
+                    multiopen::{ProverSHPLONK, VerifierSHPLONK},
+                    strategy::SingleStrategy,
+                },
+            },
+            transcript::{
+                Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer,
+                TranscriptWriterBuffer,
+            },
+        };
+
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let params = ParamsKZG::<Bn256>::setup(7, &mut rng);
+        let c = TestCircuit {
+            capacity: 100,
+            ..circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::TWO])
+        };
+        let vk = keygen_vk(&params, &c)?;
+        let pk = keygen_pk(&params, vk, &c)?;
+        let expected = fr(FIXED_1_TO_N[1])?;
+        let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<_>, _, _, _, _>(
+            &params,
+            &pk,
+            std::slice::from_ref(&c),
+            &[&[&[expected]]],
+            &mut rng,
+            &mut transcript,
+        )?;
+        let proof = transcript.finalize();
+        let accepts = |instance: Fr| {
+            let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(&proof[..]);
+            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<_>, _, _, _>(
+                params.verifier_params(),
+                pk.get_vk(),
+                SingleStrategy::new(&params),
+                &[&[&[instance]]],
+                &mut transcript,
+            )
+            .is_ok()
+        };
+        assert!(accepts(expected));
+        assert!(!accepts(expected + Fr::ONE));
+        Ok(())
+    }
+}

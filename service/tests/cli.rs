@@ -1,0 +1,245 @@
+//! End-to-end tests of the `zkgrid` binary: success paths and clear, non-zero-exit errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{ensure, Context, Result};
+use zkgrid_models::onnx_builder::{Attr, OnnxBuilder};
+
+fn zkgrid(data: &Path, args: &[&str]) -> Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_zkgrid"))
+        .args(args)
+        .env("ZKGRID_DATA_DIR", data)
+        .output()
+        .context("spawning zkgrid")
+}
+
+fn peer(name: &str, file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures/peer")
+        .join(name)
+        .join(file)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn ok(o: &Output) -> Result<String> {
+    ensure!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn fails_with(o: &Output, needle: &str) -> Result<()> {
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.code() == Some(1),
+        "expected exit 1, got {:?}; stderr: {err}",
+        o.status.code()
+    );
+    ensure!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    ensure!(!err.contains("panicked"), "panic: {err}");
+    Ok(())
+}
+
+#[test]
+fn compile_and_run_peer_and_zoo_models() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(&zkgrid(
+        d,
+        &["zoo", "export", "all", "-o", s(&d.join("zoo"))],
+    )?)?;
+    let mut cases: Vec<(String, PathBuf, PathBuf, Option<PathBuf>)> = vec![];
+    for name in ["mlp_small", "mlp_wide", "cnn_small"] {
+        // The peer's own sample input doubles as calibration, as EZKL's calibrate_settings does.
+        cases.push((
+            format!("peer_{name}"),
+            peer(name, "network.onnx"),
+            peer(name, "input.json"),
+            Some(peer(name, "input.json")),
+        ));
+    }
+    for name in zkgrid_models::zoo::NAMES {
+        let z = d.join("zoo").join(name);
+        cases.push((
+            name.to_string(),
+            z.join("network.onnx"),
+            z.join("input.json"),
+            Some(z.join("calibration.json")),
+        ));
+    }
+    for (name, onnx, input, calib) in cases {
+        let out = d.join(format!("{name}.zkg.json"));
+        let mut args = vec!["--json", "compile", s(&onnx), "-o", s(&out)];
+        if let Some(c) = &calib {
+            args.extend(["--calibration", s(c)]);
+        }
+        let report: serde_json::Value = serde_json::from_str(&ok(&zkgrid(d, &args)?)?)?;
+        let agree = report["report"]["accuracy"]["argmax_agreement"].as_f64();
+        ensure!(agree == Some(1.0), "{name}: argmax agreement {agree:?}");
+        let human = ok(&zkgrid(d, &["compile", s(&onnx), "-o", s(&out)])?)?;
+        ensure!(
+            human.contains("argmax agreement") && human.contains("model hash"),
+            "{human}"
+        );
+        let run: serde_json::Value =
+            serde_json::from_str(&ok(&zkgrid(d, &["--json", "run", s(&out), s(&input)])?)?)?;
+        ensure!(run["argmax"].is_u64(), "{name}: {run}");
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let onnx = peer("mlp_small", "network.onnx");
+    let bytes = std::fs::read(&onnx)?;
+    // truncated ONNX
+    let trunc = d.join("trunc.onnx");
+    std::fs::write(&trunc, &bytes[..bytes.len() / 3])?;
+    fails_with(
+        &zkgrid(d, &["compile", s(&trunc), "-o", s(&d.join("x.json"))])?,
+        "ONNX",
+    )?;
+    // garbage
+    let garbage = d.join("garbage.onnx");
+    std::fs::write(&garbage, b"\x00\x01garbage garbage")?;
+    fails_with(
+        &zkgrid(d, &["compile", s(&garbage), "-o", s(&d.join("x.json"))])?,
+        "ONNX",
+    )?;
+    // missing file
+    fails_with(
+        &zkgrid(
+            d,
+            &[
+                "compile",
+                s(&d.join("nope.onnx")),
+                "-o",
+                s(&d.join("x.json")),
+            ],
+        )?,
+        "nope.onnx",
+    )?;
+    // unsupported op
+    let mut b = OnnxBuilder::new("lstm", &[1, 4], &[1, 4]);
+    b.node(
+        "LSTM",
+        "the_lstm",
+        &["input"],
+        &["output"],
+        &[("hidden_size", Attr::Int(4))],
+    );
+    let lstm = d.join("lstm.onnx");
+    std::fs::write(&lstm, b.bytes())?;
+    fails_with(
+        &zkgrid(d, &["compile", s(&lstm), "-o", s(&d.join("x.json"))])?,
+        "the_lstm (LSTM)",
+    )?;
+    // calibration of the wrong shape
+    let bad_cal = d.join("cal.json");
+    std::fs::write(&bad_cal, br#"{"input_data": [[0.1, 0.2, 0.3]]}"#)?;
+    fails_with(
+        &zkgrid(
+            d,
+            &[
+                "compile",
+                s(&onnx),
+                "--calibration",
+                s(&bad_cal),
+                "-o",
+                s(&d.join("x.json")),
+            ],
+        )?,
+        "wrong input shape",
+    )?;
+    // NaN weights
+    let mut b = OnnxBuilder::new("nan", &[1, 2], &[1, 2]);
+    b.init("W", &[2, 2], &[1.0, f32::NAN, 0.0, 1.0]);
+    b.node("MatMul", "mm", &["input", "W"], &["output"], &[]);
+    let nan = d.join("nan.onnx");
+    std::fs::write(&nan, b.bytes())?;
+    fails_with(
+        &zkgrid(d, &["compile", s(&nan), "-o", s(&d.join("x.json"))])?,
+        "non-finite",
+    )?;
+    // bad --bits
+    let o = zkgrid(
+        d,
+        &[
+            "compile",
+            s(&onnx),
+            "--bits",
+            "99",
+            "-o",
+            s(&d.join("x.json")),
+        ],
+    )?;
+    ensure!(!o.status.success(), "bits 99 accepted");
+    // run: wrong input shape, NaN input, bad JSON, tampered model file
+    let model = d.join("m.zkg.json");
+    ok(&zkgrid(d, &["compile", s(&onnx), "-o", s(&model)])?)?;
+    let short = d.join("short.json");
+    std::fs::write(&short, br#"{"input_data": [[0.5, 0.5]]}"#)?;
+    fails_with(
+        &zkgrid(d, &["run", s(&model), s(&short)])?,
+        "expects 784 values",
+    )?;
+    let nan_in = d.join("nan_in.json");
+    let mut v = vec![serde_json::json!(0.5); 784];
+    v[7] = serde_json::json!("NaN");
+    std::fs::write(
+        &nan_in,
+        serde_json::to_vec(&serde_json::json!({ "input_data": [v] }))?,
+    )?;
+    fails_with(&zkgrid(d, &["run", s(&model), s(&nan_in)])?, "index 7")?;
+    let bad_json = d.join("bad.json");
+    std::fs::write(&bad_json, b"{\"input_data\": [[1, 2,")?;
+    fails_with(
+        &zkgrid(d, &["run", s(&model), s(&bad_json)])?,
+        "bad input JSON",
+    )?;
+    let big = d.join("big.json");
+    std::fs::write(
+        &big,
+        serde_json::to_vec(&serde_json::json!({ "input_data": [vec![1e9; 784]] }))?,
+    )?;
+    fails_with(
+        &zkgrid(d, &["run", s(&model), s(&big)])?,
+        "outside the model's input range",
+    )?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&model)?)?;
+    doc["model"]["nodes"][0]["op"]["shift"] = serde_json::json!(1);
+    let tampered = d.join("tampered.zkg.json");
+    std::fs::write(&tampered, serde_json::to_vec(&doc)?)?;
+    fails_with(
+        &zkgrid(
+            d,
+            &["run", s(&tampered), s(&peer("mlp_small", "input.json"))],
+        )?,
+        "does not match",
+    )?;
+    Ok(())
+}
+
+#[test]
+fn every_command_has_help_with_an_example() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    for cmd in [vec!["compile"], vec!["run"], vec!["zoo", "export"]] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = ok(&zkgrid(dir.path(), &args)?)?;
+        ensure!(
+            out.contains("Example: zkgrid"),
+            "{cmd:?} --help has no example: {out}"
+        );
+    }
+    Ok(())
+}

@@ -18,9 +18,11 @@ use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Fixed, TableColumn};
 use serde::{Deserialize, Serialize};
 
+use crate::chips::affine::{AffineChip, AffineConfig};
 use crate::chips::arith::{ArithChip, ArithConfig};
 use crate::chips::dense::{DenseChip, DenseConfig};
 use crate::chips::max::{MaxChip, MaxConfig};
+use crate::chips::product::{ProductChip, ProductConfig};
 use crate::chips::range::{RangeChip, RangeConfig};
 use crate::chips::relu::{ReluChip, ReluConfig};
 use crate::chips::rescale::{RescaleChip, RescaleConfig};
@@ -29,7 +31,7 @@ use crate::field::Field;
 use crate::layout::{assign, rows_for, AssignedVar, RowAllocator};
 
 /// Shape of the column pool, fixed at configure time (it determines the verifying key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModelParams {
     /// Number of advice lanes W: multiply-accumulates per dense row.
     pub lanes: usize,
@@ -175,6 +177,10 @@ pub struct ModelConfig {
     pub arith: ArithConfig,
     /// Max and argmax over windows.
     pub max: MaxConfig,
+    /// Multiplication / addition by per-element constants.
+    pub affine: AffineConfig,
+    /// Element-wise products of activations.
+    pub product: ProductConfig,
     /// Blinding rows halo2 reserves at the end of each column for this constraint system.
     pub blinding_factors: usize,
 }
@@ -196,6 +202,8 @@ impl ModelConfig {
         let relu = ReluConfig::configure(meta, &pool, &range)?;
         let arith = ArithConfig::configure(meta, &pool, &range)?;
         let max = MaxConfig::configure(meta, &pool, &range)?;
+        let affine = AffineConfig::configure(meta, &pool)?;
+        let product = ProductConfig::configure(meta, &pool)?;
         let blinding_factors = meta.blinding_factors();
         Ok(Self {
             params: *params,
@@ -206,6 +214,8 @@ impl ModelConfig {
             relu,
             arith,
             max,
+            affine,
+            product,
             blinding_factors,
         })
     }
@@ -272,6 +282,16 @@ impl ModelConfig {
     /// The max / argmax chip.
     pub fn max_chip<F: Field>(&self) -> MaxChip<F> {
         MaxChip::construct(self.max.clone())
+    }
+
+    /// The multiply / add constant chip.
+    pub fn affine_chip<F: Field>(&self) -> AffineChip<F> {
+        AffineChip::construct(self.affine.clone())
+    }
+
+    /// The element-wise product chip.
+    pub fn product_chip<F: Field>(&self) -> ProductChip<F> {
+        ProductChip::construct(self.product.clone())
     }
 }
 

@@ -78,6 +78,38 @@ pub enum CircuitError {
         /// The operation.
         op: &'static str,
     },
+    /// The model contains an operation the model circuit cannot prove (yet).
+    #[error("layer `{layer}`: operation `{kind}` is not supported by the model circuit")]
+    UnsupportedOp {
+        /// Name of the layer.
+        layer: String,
+        /// Kind of the operation (`QOp::kind`).
+        kind: &'static str,
+    },
+    /// The quantized model itself is invalid (structural check of `zkgrid_models`).
+    #[error("invalid model: {0}")]
+    Model(#[from] zkgrid_models::ModelError),
+    /// No column pool within the column budget fits the model in a circuit of at most
+    /// `2^max_k` rows.
+    #[error("no layout fits within {column_budget} advice columns and k <= {max_k}")]
+    NoFeasiblePlan {
+        /// Most advice columns allowed.
+        column_budget: usize,
+        /// Largest circuit size considered.
+        max_k: u32,
+    },
+    /// A public instance value is not what the instance layout expects (e.g. an output that is
+    /// not an integer of the model's activation range).
+    #[error("instance {index} is not a valid {what}")]
+    InvalidInstance {
+        /// Position in the instance vector.
+        index: usize,
+        /// What the position should hold.
+        what: &'static str,
+    },
+    /// The circuit was configured with parameters that failed validation; see the logs.
+    #[error("the circuit configuration failed")]
+    NotConfigured,
     /// An error reported by halo2 itself.
     #[error("halo2: {0}")]
     Halo2(#[from] plonk::Error),

@@ -8,7 +8,10 @@
 //!   configures every chip on it.
 //! * [`layout`] — the [`RowAllocator`] and [`AssignedVar`], the value handle chips exchange.
 //! * [`chips`] — range checks, dense (multiply-accumulate), rescale / division,
-//!   ReLU / LeakyReLU, add / sub, max / argmax.
+//!   ReLU / LeakyReLU, add / sub, max / argmax, multiply / add constants, products.
+//! * [`model`] — [`ModelCircuit`]: a whole quantized model as one circuit, its public-instance
+//!   layout and the automatic choice of `k` and columns ([`model::plan()`]).
+//! * [`poseidon`] — circomlib-compatible Poseidon, native and in-circuit.
 //! * [`field`] — the [`Field`] bound and integer ↔ field conversions.
 //! * [`error`] — [`CircuitError`].
 //!
@@ -21,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod field;
 pub mod layout;
+pub mod model;
 pub mod poseidon;
 
 #[cfg(test)]
@@ -30,3 +34,6 @@ pub use config::{ColumnPool, ModelConfig, ModelParams};
 pub use error::CircuitError;
 pub use field::{fe_from_i128, fe_from_i64, fe_to_i128, fe_to_i64, Field};
 pub use layout::{AssignedVar, RowAllocator};
+pub use model::{
+    CircuitSettings, InputVisibility, ModelCircuit, ModelWitness, OutputVisibility, Visibility,
+};

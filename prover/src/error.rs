@@ -303,6 +303,34 @@ pub enum ProverError {
         #[source]
         source: serde_json::Error,
     },
+    /// The model circuit rejected the model, settings or witness.
+    #[error("circuit: {0}")]
+    Circuit(#[from] zkgrid_circuits::CircuitError),
+    /// The model or its input is invalid.
+    #[error("model: {0}")]
+    Model(#[from] zkgrid_models::ModelError),
+    /// A key-cache metadata file is unreadable.
+    #[error("key cache metadata {path}: {source}")]
+    KeyMetadata {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No verifying key is known for a proof bundle.
+    #[error(
+        "no verifying key {vk_hash} in {dir}; run `zkgrid setup` for the model or pass its vk"
+    )]
+    UnknownVk {
+        /// The vk hash the bundle names.
+        vk_hash: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// A bundle's decoded output disagrees with its public instances.
+    #[error("bundle output does not match its public instances: {0}")]
+    OutputMismatch(String),
 }
 
 impl ProverError {

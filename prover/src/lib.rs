@@ -11,6 +11,7 @@
 //! | [`keys`] | [`keygen`], canonical vk bytes and [`VkHash`], proving-key cache files |
 //! | [`proof`] | [`prove`], [`verify`], [`verify_batch`], [`encode_calldata`] |
 //! | [`bundle`] | [`ProofBundle`] JSON with strict, typed parsing |
+//! | [`model`] | the model pipeline: [`model::setup`] (plan, SRS, cached keys), [`model::ModelKeys::prove`], [`model::verify_bundle`] |
 //! | [`estimate`] | [`estimate_proving_memory`] for capacity planning |
 //! | [`error`] | [`ProverError`] |
 //!
@@ -29,6 +30,7 @@ pub mod bundle;
 pub mod error;
 pub mod estimate;
 pub mod keys;
+pub mod model;
 pub mod proof;
 pub mod srs;
 mod util;

@@ -5,16 +5,22 @@
 //! the input values, `assign*` lays out constraints for a given (possibly dishonest) witness,
 //! and a convenience method does both.
 
+pub mod affine;
 pub mod arith;
 pub mod dense;
+pub mod lookup;
 pub mod max;
+pub mod product;
 pub mod range;
 pub mod relu;
 pub mod rescale;
 
+pub use affine::{AffineChip, AffineConfig, AffineOp};
 pub use arith::{ArithChip, ArithConfig, ArithOp};
 pub use dense::{DenseChip, DenseConfig};
+pub use lookup::{TableLookupChip, TableLookupConfig, TableSpec};
 pub use max::{MaxChip, MaxConfig, MaxOutput};
+pub use product::{ProductChip, ProductConfig, ProductOp};
 pub use range::{RangeChip, RangeConfig, RangeSpec};
 pub use relu::{LeakyParams, ReluChip, ReluConfig};
 pub use rescale::{RescaleChip, RescaleConfig};

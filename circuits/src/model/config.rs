@@ -1,0 +1,74 @@
+//! Configuration of the model circuit: the chip pool, one instance column, the Poseidon chip when
+//! the input or output is hashed, and the lookup-table chip when the model has `Lookup` layers.
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
+
+use super::settings::CircuitSettings;
+use crate::chips::lookup::TableLookupConfig;
+use crate::config::ModelConfig;
+use crate::error::CircuitError;
+use crate::poseidon::{Arity, PoseidonChip, PoseidonColumns, PoseidonConfig};
+
+/// Columns, gates and lookups of a model circuit.
+#[derive(Clone, Debug)]
+pub struct ModelCircuitConfig {
+    /// The shared column pool and every chip on it.
+    pub model: ModelConfig,
+    /// The single instance column (layout in [`mod@super::instances`]).
+    pub instance: Column<Instance>,
+    /// Poseidon (`hash_many`), present when the input or the output is hashed.
+    pub poseidon: Option<PoseidonConfig>,
+    /// The shared lookup table and its clamp gate, present with `settings.lookup_table`.
+    pub lookup: Option<TableLookupConfig>,
+}
+
+impl ModelCircuitConfig {
+    /// Configures every chip for `settings`.
+    ///
+    /// Poseidon shares the pool's lanes, accumulator and fixed columns when the pool has at
+    /// least 17 lanes; otherwise it gets its own 18 advice and 17 fixed columns.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        settings: &CircuitSettings,
+    ) -> Result<Self, CircuitError> {
+        settings.validate()?;
+        let mut model = ModelConfig::configure(meta, &settings.params)?;
+        let instance = meta.instance_column();
+        meta.enable_equality(instance);
+        let poseidon = if settings.visibility.needs_poseidon() {
+            let pool = &model.pool;
+            let width = Arity::MAX.width();
+            let columns = if pool.lanes.len() >= width && pool.fixed.len() >= width {
+                PoseidonColumns::shared(meta, &pool.lanes, pool.acc, &pool.fixed, Arity::MAX)?
+            } else {
+                PoseidonColumns::new(meta, Arity::MAX)
+            };
+            Some(PoseidonChip::configure(meta, columns, &[Arity::MAX])?)
+        } else {
+            None
+        };
+        let lookup = if settings.lookup_table {
+            Some(TableLookupConfig::configure(
+                meta,
+                &model.pool,
+                &model.range,
+            )?)
+        } else {
+            None
+        };
+        // Poseidon queries two rows ahead: recompute the blinding rows for the final system.
+        model.blinding_factors = meta.blinding_factors();
+        Ok(Self {
+            model,
+            instance,
+            poseidon,
+            lookup,
+        })
+    }
+
+    /// Usable rows at circuit size `2^k`.
+    pub fn usable_rows(&self, k: u32) -> usize {
+        self.model.usable_rows(k)
+    }
+}

@@ -1,0 +1,133 @@
+//! What a model circuit is configured with: the visibility of its input and output, the shape
+//! of the column pool and the circuit size `k`. [`CircuitSettings`] is the circuit's
+//! `Circuit::Params`, so it fully determines the verifying key together with the model.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelParams;
+use crate::error::CircuitError;
+
+/// How the model input appears in the public instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputVisibility {
+    /// Every quantized input value is a public instance.
+    #[default]
+    Public,
+    /// One public instance: the Poseidon `hash_many` of the quantized input values.
+    Hashed,
+    /// The input is a private witness (only its range is proven).
+    Private,
+}
+
+/// How the model output appears in the public instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputVisibility {
+    /// Every quantized output value is a public instance.
+    #[default]
+    Public,
+    /// One public instance: the Poseidon `hash_many` of the quantized output values.
+    Hashed,
+}
+
+/// Visibility of the input and of the output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Visibility {
+    /// The input.
+    pub input: InputVisibility,
+    /// The output.
+    pub output: OutputVisibility,
+}
+
+impl Visibility {
+    /// Public input and public output.
+    pub const PUBLIC: Self = Self {
+        input: InputVisibility::Public,
+        output: OutputVisibility::Public,
+    };
+
+    /// Visibility from its two parts.
+    pub fn new(input: InputVisibility, output: OutputVisibility) -> Self {
+        Self { input, output }
+    }
+
+    /// Whether the circuit needs the Poseidon chip.
+    pub fn needs_poseidon(&self) -> bool {
+        self.input == InputVisibility::Hashed || self.output == OutputVisibility::Hashed
+    }
+}
+
+/// Everything `Circuit::configure_with_params` needs: the column pool, the circuit size, the
+/// visibility and whether the lookup-table chip is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CircuitSettings {
+    /// Shape of the shared column pool.
+    pub params: ModelParams,
+    /// The circuit has `2^k` rows.
+    pub k: u32,
+    /// Visibility of input and output.
+    pub visibility: Visibility,
+    /// Configure the shared lookup table (needed by models with `Lookup` layers; costs one
+    /// lookup argument and three table columns otherwise).
+    #[serde(default)]
+    pub lookup_table: bool,
+}
+
+impl Default for CircuitSettings {
+    /// The default pool at the smallest size, public input and output.
+    fn default() -> Self {
+        Self {
+            params: ModelParams::default(),
+            k: Self::MIN_K,
+            visibility: Visibility::PUBLIC,
+            lookup_table: false,
+        }
+    }
+}
+
+impl CircuitSettings {
+    /// Smallest circuit size: the 256-row range table must fit in the usable rows.
+    pub const MIN_K: u32 = 9;
+    /// Largest circuit size accepted (BN254 supports 2^28; keys beyond 2^26 are impractical).
+    pub const MAX_K: u32 = 26;
+
+    /// Settings from their parts, without the lookup table (see
+    /// [`CircuitSettings::with_lookup_table`]).
+    pub fn new(params: ModelParams, k: u32, visibility: Visibility) -> Self {
+        Self {
+            params,
+            k,
+            visibility,
+            lookup_table: false,
+        }
+    }
+
+    /// The same settings with or without the lookup table.
+    pub fn with_lookup_table(self, lookup_table: bool) -> Self {
+        Self {
+            lookup_table,
+            ..self
+        }
+    }
+
+    /// Checks the pool shape and the circuit size.
+    pub fn validate(&self) -> Result<(), CircuitError> {
+        self.params.validate()?;
+        if self.lookup_table && self.params.lanes < 7 {
+            return Err(CircuitError::InvalidParams {
+                parameter: "lanes",
+                value: self.params.lanes,
+                expected: "at least 7 lanes with the lookup table",
+            });
+        }
+        if !(Self::MIN_K..=Self::MAX_K).contains(&self.k) {
+            return Err(CircuitError::InvalidParams {
+                parameter: "k",
+                value: usize::try_from(self.k).unwrap_or(usize::MAX),
+                expected: "9..=26",
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! Shared helpers: zoo models compiled once, `MockProver` runs, seeded inputs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::anyhow;
+use halo2_proofs::dev::MockProver;
+use halo2_proofs::halo2curves::bn256::Fr;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use zkgrid_circuits::model::{plan, Plan, Visibility};
+use zkgrid_circuits::ModelCircuit;
+use zkgrid_models::{compile, zoo, QuantConfig, QuantizedModel};
+
+/// Advice-column budget of the tests' plans.
+pub const BUDGET: usize = 96;
+
+/// Zoo models compiled once per test binary.
+pub fn zoo_model(name: &str) -> anyhow::Result<Arc<QuantizedModel>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<QuantizedModel>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(m) = cache.lock().map_err(|_| anyhow!("poisoned"))?.get(name) {
+        return Ok(m.clone());
+    }
+    let entry = zoo::get(name)?;
+    let compiled = compile(
+        &entry.onnx,
+        name,
+        Some(&entry.calibration),
+        &QuantConfig::default(),
+    )?;
+    let model = Arc::new(compiled.model);
+    cache
+        .lock()
+        .map_err(|_| anyhow!("poisoned"))?
+        .insert(name.to_string(), model.clone());
+    Ok(model)
+}
+
+/// The plan for a model under a visibility with the tests' budget.
+pub fn planned(model: &QuantizedModel, visibility: Visibility) -> anyhow::Result<Plan> {
+    Ok(plan(model, visibility, BUDGET)?)
+}
+
+/// `MockProver` on the circuit: outer error = synthesis failed, inner = verification failures.
+pub fn mock(circuit: &ModelCircuit, instances: Vec<Fr>) -> anyhow::Result<Result<(), String>> {
+    let prover = MockProver::run(circuit.k(), circuit, vec![instances])
+        .map_err(|e| anyhow!("synthesis failed: {e:?}"))?;
+    Ok(prover.verify().map_err(|failures| {
+        let shown: Vec<String> = failures.iter().take(2).map(|f| format!("{f}")).collect();
+        format!("{} failures, first: {}", failures.len(), shown.join(" | "))
+    }))
+}
+
+/// Whether `MockProver` rejects the circuit (a synthesis error also counts as a rejection).
+pub fn rejected(circuit: &ModelCircuit, instances: Vec<Fr>) -> bool {
+    !matches!(mock(circuit, instances), Ok(Ok(())))
+}
+
+/// Seeded RNG.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// Candidate quantized inputs for `model`: edge cases first (zeros, extremes, one-hot,
+/// alternating), then random ones — half calibration-like reals in [0, 1), a quarter reals in
+/// [−1, 1], a quarter uniform over the whole activation range.
+pub fn candidate_inputs(model: &QuantizedModel, seed: u64, count: usize) -> Vec<Vec<i64>> {
+    let n: usize = model.input.shape.iter().product();
+    let half = 1i64 << (model.bits - 1);
+    let (lo, hi) = (-half, half - 1);
+    let one = if model.input.scale >= 0 {
+        (1i64 << model.input.scale.min(62)).min(hi)
+    } else {
+        1
+    };
+    let mut rng = rng(seed);
+    let mut out = vec![
+        vec![0; n],
+        vec![hi; n],
+        vec![lo; n],
+        vec![one; n],
+        vec![-one; n],
+        (0..n).map(|i| if i % 2 == 0 { hi } else { lo }).collect(),
+        (0..n).map(|i| if i % 2 == 0 { one } else { 0 }).collect(),
+    ];
+    let hot = rng.gen_range(0..n);
+    out.push((0..n).map(|i| if i == hot { hi } else { 0 }).collect());
+    out.push((0..n).map(|i| if i == hot { lo } else { 0 }).collect());
+    out.push((0..n).map(|i| if i == hot { hi } else { one }).collect());
+    while out.len() < count {
+        let kind = out.len() % 4;
+        let v: Vec<i64> = (0..n)
+            .map(|_| match kind {
+                0 | 1 => rng.gen_range(0..=one),
+                2 => rng.gen_range(-one..=one),
+                _ => rng.gen_range(lo..=hi),
+            })
+            .collect();
+        out.push(v);
+    }
+    out.truncate(count.max(1));
+    out
+}
+
+/// Instances that agree with whatever the circuit's witness computes (possibly a dishonest
+/// output): what a cheating prover would publish. `None` if the witness has no integer output.
+pub fn self_consistent_instances(
+    circuit: &ModelCircuit,
+    input: &[i64],
+    recipient: Fr,
+) -> Option<Vec<Fr>> {
+    let layout = circuit.instance_layout();
+    let _ = mock(circuit, vec![Fr::zero(); layout.len()]);
+    let output = circuit.synthesized_output()?;
+    layout.instances(input, &output, recipient).ok()
+}

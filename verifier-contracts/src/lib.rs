@@ -1,1 +1,68 @@
-//! Solidity verifier generation, the settlement contract and EVM runners for zkgrid.
+//! Solidity verifier generation and EVM runners for zkgrid.
+//!
+//! A halo2 verifying key (KZG on BN254, SHPLONK, snark-verifier's EVM Keccak transcript — what
+//! `zkgrid-prover` produces) is compiled into a verification [`Program`]; the program is stored
+//! as data in VK contracts and interpreted by a fixed-size Solidity verifier, so every circuit
+//! deploys under EIP-170.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`compile`] | verifying key → [`Program`] (transcript, constraints, permutation, lookups, SHPLONK) |
+//! | [`program`] | the program's instruction set, encoding and VK data blob |
+//! | [`interpret`] | native interpreter of a program (the contract's semantics without an EVM) |
+//! | [`solidity`] | `Halo2Verifier.sol` (template) and VK data contract bytecode |
+//! | [`solc`] | pinned solc-js through standard JSON |
+//! | [`evm`] | revm runner: deploy, `verifyProof`, gas |
+//! | [`error`] | [`EvmError`] |
+//!
+//! ```text
+//! let generated = generate(&KzgVerifierParams::from_srs(&srs), keys.vk(), &[n0, n1])?;
+//! let compiled = Solc::pinned().compile(&generated.solidity, VERIFIER_CONTRACT, SolcSettings::default())?;
+//! let mut evm = EvmRunner::new(true);
+//! let deployed = deploy_verifier(&mut evm, &generated, &compiled.creation)?;
+//! let verdict = call_verify_proof(&mut evm, deployed.verifier.address, &proof, &flat_instances)?;
+//! ```
+#![deny(missing_docs)]
+
+pub mod compile;
+pub mod error;
+pub mod evm;
+pub mod interpret;
+pub mod program;
+pub mod solc;
+pub mod solidity;
+
+use halo2_proofs::halo2curves::bn256::G1Affine;
+use halo2_proofs::plonk::VerifyingKey;
+
+pub use compile::{compile, KzgVerifierParams};
+pub use error::{EvmError, Result};
+pub use evm::{
+    call_verify_proof, call_verify_raw, deploy_verifier, verify_proof_calldata, DeployedVerifier,
+    EvmRunner, Verdict,
+};
+pub use program::{Op, Program, ProofItem};
+pub use solc::{CompiledContract, Solc, SolcSettings};
+pub use solidity::{GeneratedVerifier, EIP170_LIMIT, VERIFIER_CONTRACT};
+
+/// Generates the Solidity verifier and VK data contracts for `vk`, whose instance column `i`
+/// holds `num_instances[i]` public values. Deterministic: the same key and layout give
+/// byte-identical output. Unsupported circuit shapes are [`EvmError`]s.
+#[tracing::instrument(skip_all, fields(k = vk.get_domain().k()))]
+pub fn generate(
+    params: &KzgVerifierParams,
+    vk: &VerifyingKey<G1Affine>,
+    num_instances: &[usize],
+) -> Result<GeneratedVerifier> {
+    let program = compile(params, vk, num_instances)?;
+    let digest = program::fr_word(&vk.transcript_repr());
+    let generated = solidity::render(&program, vk.get_domain().k(), &digest)?;
+    tracing::info!(
+        ops = program.ops.len(),
+        slots = program.num_slots,
+        vk_bytes = program.data_blob().len(),
+        vk_chunks = generated.vk_runtimes.len(),
+        "generated verifier"
+    );
+    Ok(generated)
+}

@@ -162,6 +162,67 @@ fn table_domain(func: NonLinearity) -> f64 {
     }
 }
 
+/// A quantized linear layer (dense or convolution): weights, bias, shift, output scale and the
+/// worst-case error bound of its output.
+struct Linear {
+    weight: Vec<i64>,
+    bias: Vec<i64>,
+    shift: u32,
+    scale: i32,
+    error: f64,
+}
+
+/// Quantize `weight` (`outputs` rows of equal length) and `bias` for an input at scale `sx` with
+/// error `ex` and declared range `rx`; the output scale is `want` capped at the accumulator scale.
+/// The bound per output row is `sum |w| ex + sum |dw| rx + |db|`, plus half an LSB when rescaled.
+#[allow(clippy::too_many_arguments)]
+fn quantize_linear(
+    weight: &[f32],
+    bias: &[f32],
+    outputs: usize,
+    sx: i32,
+    ex: f64,
+    rx: f64,
+    want: i32,
+    cfg: &QuantConfig,
+    name: &str,
+) -> Result<Linear> {
+    let sw = weight_scale(max_abs(weight.iter().map(|&w| w as f64)), cfg.weight_bits);
+    let natural = sx + sw;
+    let scale = want.min(natural);
+    let shift = shift_of(natural, scale, name)?;
+    let wq = weight
+        .iter()
+        .map(|&w| q(w as f64, sw, name))
+        .collect::<Result<Vec<_>>>()?;
+    let bq = bias
+        .iter()
+        .map(|&c| q(c as f64, natural, name))
+        .collect::<Result<Vec<_>>>()?;
+    let per = weight.len() / outputs.max(1);
+    let mut error = 0f64;
+    for o in 0..outputs {
+        let mut acc = 0.0;
+        for k in 0..per {
+            let w = weight[o * per + k] as f64;
+            let dw = (wq[o * per + k] as f64 / 2f64.powi(sw) - w).abs();
+            acc += w.abs() * ex + dw * rx;
+        }
+        acc += (bq[o] as f64 / 2f64.powi(natural) - bias[o] as f64).abs();
+        error = error.max(acc);
+    }
+    if shift > 0 {
+        error += half(scale);
+    }
+    Ok(Linear {
+        weight: wq,
+        bias: bq,
+        shift,
+        scale,
+        error,
+    })
+}
+
 /// Quantize `graph` using `calibration` samples (each of the input's length).
 /// Returns the model and per-layer info (index 0 of the info is the input).
 pub fn quantize(
@@ -234,79 +295,26 @@ pub fn quantize(
                 in_features,
                 out_features,
             } => {
-                let sw = weight_scale(max_abs(weight.iter().map(|&w| w as f64)), cfg.weight_bits);
-                let natural = sx + sw;
-                let s = want.min(natural);
-                let shift = shift_of(natural, s, name)?;
-                let wq = weight
-                    .iter()
-                    .map(|&w| q(w as f64, sw, name))
-                    .collect::<Result<Vec<_>>>()?;
-                let bq = bias
-                    .iter()
-                    .map(|&c| q(c as f64, natural, name))
-                    .collect::<Result<Vec<_>>>()?;
-                let mut e = 0f64;
-                for o in 0..*out_features {
-                    let mut acc = 0.0;
-                    for k in 0..*in_features {
-                        let w = weight[o * in_features + k] as f64;
-                        let dw = (wq[o * in_features + k] as f64 / 2f64.powi(sw) - w).abs();
-                        acc += w.abs() * ex + dw * rx;
-                    }
-                    acc += (bq[o] as f64 / 2f64.powi(natural) - bias[o] as f64).abs();
-                    e = e.max(acc);
-                }
-                if shift > 0 {
-                    e += half(s);
-                }
+                let l = quantize_linear(weight, bias, *out_features, sx, ex, rx, want, cfg, name)?;
                 let op = QOp::Dense {
                     in_features: *in_features,
                     out_features: *out_features,
-                    weight: wq,
-                    bias: bq,
-                    shift,
+                    weight: l.weight,
+                    bias: l.bias,
+                    shift: l.shift,
                 };
-                (op, s, e)
+                (op, l.scale, l.error)
             }
             FloatOp::Conv2d { weight, bias, geom } => {
-                let sw = weight_scale(max_abs(weight.iter().map(|&w| w as f64)), cfg.weight_bits);
-                let natural = sx + sw;
-                let s = want.min(natural);
-                let shift = shift_of(natural, s, name)?;
-                let wq = weight
-                    .iter()
-                    .map(|&w| q(w as f64, sw, name))
-                    .collect::<Result<Vec<_>>>()?;
-                let bq = bias
-                    .iter()
-                    .map(|&c| q(c as f64, natural, name))
-                    .collect::<Result<Vec<_>>>()?;
-                let per = weight.len() / geom.out_channels.max(1);
-                let mut e = 0f64;
-                for oc in 0..geom.out_channels {
-                    let mut acc = 0.0;
-                    for k in 0..per {
-                        let w = weight[oc * per + k] as f64;
-                        let dw = (wq[oc * per + k] as f64 / 2f64.powi(sw) - w).abs();
-                        acc += w.abs() * ex + dw * rx;
-                    }
-                    acc += (bq[oc] as f64 / 2f64.powi(natural) - bias[oc] as f64).abs();
-                    e = e.max(acc);
-                }
-                if shift > 0 {
-                    e += half(s);
-                }
-                (
-                    QOp::Conv2d {
-                        geom: *geom,
-                        weight: wq,
-                        bias: bq,
-                        shift,
-                    },
-                    s,
-                    e,
-                )
+                let l =
+                    quantize_linear(weight, bias, geom.out_channels, sx, ex, rx, want, cfg, name)?;
+                let op = QOp::Conv2d {
+                    geom: *geom,
+                    weight: l.weight,
+                    bias: l.bias,
+                    shift: l.shift,
+                };
+                (op, l.scale, l.error)
             }
             FloatOp::Relu => (QOp::Relu, sx, ex),
             FloatOp::Reshape => (QOp::Reshape, sx, ex),

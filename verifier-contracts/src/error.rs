@@ -151,6 +151,26 @@ pub enum EvmError {
         reason: String,
     },
 
+    /// ABI data (return, revert or event data) has a value outside its type.
+    #[error("{what}: word {index}: {problem}")]
+    AbiDecode {
+        /// Which data.
+        what: &'static str,
+        /// Word index.
+        index: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+
+    /// A call to the settlement contract reverted.
+    #[error("Settlement.{call} reverted: {revert}")]
+    SettlementReverted {
+        /// The function called.
+        call: &'static str,
+        /// The decoded revert reason (boxed: it is larger than the other variants).
+        revert: Box<crate::settlement::SettlementRevert>,
+    },
+
     /// A deployed runtime exceeds the EIP-170 limit.
     #[error("{what} runtime is {size} bytes, above the EIP-170 limit of {limit}")]
     CodeTooLarge {

@@ -1,17 +1,19 @@
 //! In-process EVM (revm 43): deploy the VK data contracts and the verifier, call
-//! `verifyProof`, report the verdict and the gas.
+//! `verifyProof`, report the verdict and the gas. The runner also sends value from any
+//! account, sets balances and the block timestamp, and returns event logs — what settlement
+//! tests need.
 
 use halo2_proofs::halo2curves::bn256::Fr;
 use revm::context::result::{ExecutionResult, Output};
 use revm::context::{Context, TxEnv};
 use revm::database::{CacheDB, EmptyDB};
 use revm::handler::{MainBuilder, MainContext, MainnetContext, MainnetEvm};
-use revm::primitives::{Address, Bytes, TxKind};
-use revm::ExecuteCommitEvm;
-use sha3::{Digest, Keccak256};
+use revm::primitives::{Address, Bytes, TxKind, U256};
+use revm::state::AccountInfo;
+use revm::{Database, ExecuteCommitEvm};
 
+use crate::abi::{self, Token};
 use crate::error::{EvmError, Result};
-use crate::program::fr_word;
 use crate::solidity::{GeneratedVerifier, EIP170_LIMIT};
 
 /// Gas limit of every transaction (below Osaka's per-transaction cap of 2^24).
@@ -23,7 +25,9 @@ pub const UNLIMITED_TX_GAS_LIMIT: u64 = 1_000_000_000;
 
 type Db = CacheDB<EmptyDB>;
 
-/// A fresh in-memory chain with one funded-free caller (fees are disabled).
+/// A fresh in-memory chain. Gas is free (gas price 0); [`EvmRunner::deploy`] and
+/// [`EvmRunner::call`] come from a default caller, [`EvmRunner::call_from`] from any account
+/// with enough balance for the value it sends.
 pub struct EvmRunner {
     evm: MainnetEvm<MainnetContext<Db>>,
     caller: Address,
@@ -49,6 +53,17 @@ pub struct Deployed {
     pub gas_used: u64,
 }
 
+/// An event log emitted by a successful transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventLog {
+    /// The emitting contract.
+    pub address: Address,
+    /// Topics (topic 0 is the event signature hash for non-anonymous events).
+    pub topics: Vec<[u8; 32]>,
+    /// Non-indexed data.
+    pub data: Vec<u8>,
+}
+
 /// Result of a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallOutcome {
@@ -58,6 +73,8 @@ pub struct CallOutcome {
     pub output: Vec<u8>,
     /// Gas used by the transaction (intrinsic + calldata + execution).
     pub gas_used: u64,
+    /// Logs of a successful call (empty otherwise).
+    pub logs: Vec<EventLog>,
 }
 
 /// The verdict of `verifyProof`.
@@ -95,10 +112,26 @@ impl EvmRunner {
         }
     }
 
+    /// The default caller of [`EvmRunner::deploy`] and [`EvmRunner::call`].
+    pub fn caller(&self) -> Address {
+        self.caller
+    }
+
     fn transact(&mut self, kind: TxKind, data: Vec<u8>) -> Result<ExecutionResult> {
+        self.transact_from(self.caller, kind, data, U256::ZERO)
+    }
+
+    fn transact_from(
+        &mut self,
+        caller: Address,
+        kind: TxKind,
+        data: Vec<u8>,
+        value: U256,
+    ) -> Result<ExecutionResult> {
         let tx = TxEnv::builder()
-            .caller(self.caller)
+            .caller(caller)
             .kind(kind)
+            .value(value)
             .data(Bytes::from(data))
             .gas_limit(self.gas_limit)
             .gas_price(0)
@@ -136,57 +169,107 @@ impl EvmRunner {
         }
     }
 
-    /// Calls `to` with `calldata`.
+    /// Calls `to` with `calldata` from the default caller, sending no value.
     pub fn call(&mut self, to: Address, calldata: Vec<u8>) -> Result<CallOutcome> {
-        let result = self.transact(TxKind::Call(to), calldata)?;
+        self.call_from(self.caller, to, U256::ZERO, calldata)
+    }
+
+    /// Calls `to` with `calldata` from `from`, sending `value` wei (which `from` must hold).
+    pub fn call_from(
+        &mut self,
+        from: Address,
+        to: Address,
+        value: U256,
+        calldata: Vec<u8>,
+    ) -> Result<CallOutcome> {
+        let result = self.transact_from(from, TxKind::Call(to), calldata, value)?;
         let gas_used = result.tx_gas_used();
         Ok(match result {
-            ExecutionResult::Success { output, .. } => CallOutcome {
+            ExecutionResult::Success { output, logs, .. } => CallOutcome {
                 success: true,
                 output: output.into_data().to_vec(),
                 gas_used,
+                logs: logs
+                    .into_iter()
+                    .map(|log| EventLog {
+                        address: log.address,
+                        topics: log.data.topics().iter().map(|t| t.0).collect(),
+                        data: log.data.data.to_vec(),
+                    })
+                    .collect(),
             },
             ExecutionResult::Revert { output, .. } => CallOutcome {
                 success: false,
                 output: output.to_vec(),
                 gas_used,
+                logs: Vec::new(),
             },
             ExecutionResult::Halt { .. } => CallOutcome {
                 success: false,
                 output: Vec::new(),
                 gas_used,
+                logs: Vec::new(),
             },
         })
+    }
+
+    fn db(&mut self) -> &mut Db {
+        &mut self.evm.ctx.journaled_state.database
+    }
+
+    fn account(&mut self, account: Address) -> Option<AccountInfo> {
+        match self.db().basic(account) {
+            Ok(info) => info,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Sets the balance of `account` to `wei`.
+    pub fn set_balance(&mut self, account: Address, wei: U256) {
+        let mut info = self.account(account).unwrap_or_default();
+        info.balance = wei;
+        self.db().insert_account_info(account, info);
+    }
+
+    /// The balance of `account` in wei.
+    pub fn balance(&mut self, account: Address) -> U256 {
+        self.account(account)
+            .map(|info| info.balance)
+            .unwrap_or_default()
+    }
+
+    /// The code hash of `account` as `EXTCODEHASH` reports it: zero for an account that does
+    /// not exist, `keccak256("")` for one without code.
+    pub fn code_hash(&mut self, account: Address) -> [u8; 32] {
+        self.account(account)
+            .map(|info| info.code_hash.0)
+            .unwrap_or_default()
+    }
+
+    /// Sets the timestamp of the blocks that later transactions run in.
+    pub fn set_timestamp(&mut self, timestamp: u64) {
+        self.evm
+            .ctx
+            .modify_block(|block| block.timestamp = U256::from(timestamp));
+    }
+
+    /// The current block timestamp.
+    pub fn timestamp(&self) -> u64 {
+        self.evm.ctx.block.timestamp.saturating_to::<u64>()
     }
 }
 
 /// `bytes4(keccak256("verifyProof(bytes,uint256[])"))`.
 pub fn verify_proof_selector() -> [u8; 4] {
-    let hash = Keccak256::digest(b"verifyProof(bytes,uint256[])");
-    [hash[0], hash[1], hash[2], hash[3]]
-}
-
-fn u256_word(value: usize) -> [u8; 32] {
-    let mut word = [0u8; 32];
-    word[24..].copy_from_slice(&(value as u64).to_be_bytes());
-    word
+    abi::selector("verifyProof(bytes,uint256[])")
 }
 
 /// Canonical ABI calldata of `verifyProof(bytes proof, uint256[] instances)`.
 pub fn verify_proof_calldata(proof: &[u8], instances: &[Fr]) -> Vec<u8> {
-    let padded = proof.len().div_ceil(32) * 32;
-    let mut out = Vec::with_capacity(4 + 0x80 + padded + 32 * instances.len());
-    out.extend_from_slice(&verify_proof_selector());
-    out.extend_from_slice(&u256_word(0x40));
-    out.extend_from_slice(&u256_word(0x40 + 0x20 + padded));
-    out.extend_from_slice(&u256_word(proof.len()));
-    out.extend_from_slice(proof);
-    out.resize(4 + 0x60 + padded, 0);
-    out.extend_from_slice(&u256_word(instances.len()));
-    for value in instances {
-        out.extend_from_slice(&fr_word(value));
-    }
-    out
+    abi::encode_call(
+        verify_proof_selector(),
+        &[Token::Bytes(proof), Token::Scalars(instances)],
+    )
 }
 
 /// A deployed generated verifier with its VK data contracts.

@@ -12,7 +12,9 @@
 //! | [`interpret`] | native interpreter of a program (the contract's semantics without an EVM) |
 //! | [`solidity`] | `Halo2Verifier.sol` (template) and VK data contract bytecode |
 //! | [`solc`] | pinned solc-js through standard JSON |
-//! | [`evm`] | revm runner: deploy, `verifyProof`, gas |
+//! | [`evm`] | revm runner: deploy, `verifyProof`, value transfers, logs, gas |
+//! | [`abi`] | the Solidity ABI subset the contracts need (calls, reverts, events) |
+//! | [`settlement`] | `Settlement.sol`: escrowed tasks paid for verified proofs |
 //! | [`error`] | [`EvmError`] |
 //!
 //! ```text
@@ -21,14 +23,21 @@
 //! let mut evm = EvmRunner::new(true);
 //! let deployed = deploy_verifier(&mut evm, &generated, &compiled.creation)?;
 //! let verdict = call_verify_proof(&mut evm, deployed.verifier.address, &proof, &flat_instances)?;
+//!
+//! let settlement = SettlementContract::deploy(&mut evm, &compile_settlement(&Solc::pinned())?)?.0;
+//! let task = settlement.post_task(&mut evm, requester, &TaskSpec { verifier, model_commitment, … })?.value;
+//! settlement.submit(&mut evm, prover, task, &proof, &flat_instances)?;  // credits the prover
+//! settlement.withdraw(&mut evm, prover)?;
 //! ```
 #![deny(missing_docs)]
 
+pub mod abi;
 pub mod compile;
 pub mod error;
 pub mod evm;
 pub mod interpret;
 pub mod program;
+pub mod settlement;
 pub mod solc;
 pub mod solidity;
 
@@ -38,10 +47,15 @@ use halo2_proofs::plonk::VerifyingKey;
 pub use compile::{compile, KzgVerifierParams};
 pub use error::{EvmError, Result};
 pub use evm::{
-    call_verify_proof, call_verify_raw, deploy_verifier, verify_proof_calldata, DeployedVerifier,
-    EvmRunner, Verdict,
+    call_verify_proof, call_verify_raw, deploy_verifier, verify_proof_calldata, CallOutcome,
+    Deployed, DeployedVerifier, EventLog, EvmRunner, Verdict,
 };
 pub use program::{Op, Program, ProofItem};
+pub use revm::primitives::{Address, U256};
+pub use settlement::{
+    compile_settlement, SettlementContract, SettlementEvent, SettlementRevert, TaskSpec, TaskState,
+    SETTLEMENT_CONTRACT,
+};
 pub use solc::{CompiledContract, Solc, SolcSettings};
 pub use solidity::{GeneratedVerifier, EIP170_LIMIT, VERIFIER_CONTRACT};
 

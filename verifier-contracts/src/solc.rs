@@ -21,6 +21,8 @@ pub struct CompiledContract {
     pub creation: Vec<u8>,
     /// Runtime bytecode (immutables not yet filled in).
     pub runtime: Vec<u8>,
+    /// The contract's ABI (JSON array of functions, events and errors).
+    pub abi: Value,
 }
 
 /// Compiler settings.
@@ -156,7 +158,7 @@ impl Solc {
                 "optimizer": { "enabled": settings.optimize, "runs": settings.runs },
                 "viaIR": settings.via_ir,
                 "outputSelection": {
-                    "*": { "*": ["evm.bytecode.object", "evm.deployedBytecode.object"] }
+                    "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] }
                 }
             }
         });
@@ -183,7 +185,8 @@ impl Solc {
                 messages: errors.join("\n"),
             });
         }
-        let evm = &output["contracts"]["Contract.sol"][contract]["evm"];
+        let contract_output = &output["contracts"]["Contract.sol"][contract];
+        let evm = &contract_output["evm"];
         let object = |v: &Value, what: &str| -> Result<Vec<u8>> {
             let hex = v["object"].as_str().ok_or_else(|| EvmError::SolcOutput {
                 problem: format!("no {what} for contract {contract}"),
@@ -193,6 +196,7 @@ impl Solc {
         Ok(CompiledContract {
             creation: object(&evm["bytecode"], "bytecode")?,
             runtime: object(&evm["deployedBytecode"], "deployed bytecode")?,
+            abi: contract_output["abi"].clone(),
         })
     }
 }

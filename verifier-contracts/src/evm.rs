@@ -1,4 +1,4 @@
-//! In-process EVM (revm 43): deploy the VK data contracts and the verifier, call
+//! In-process EVM (revm 43): deploy the VK code contracts and the verifier, call
 //! `verifyProof`, report the verdict and the gas. The runner also sends value from any
 //! account, sets balances and the block timestamp, and returns event logs — what settlement
 //! tests need.
@@ -110,6 +110,16 @@ impl EvmRunner {
                 UNLIMITED_TX_GAS_LIMIT
             },
         }
+    }
+
+    /// The chain's context (state, block and configuration).
+    pub(crate) fn context(&self) -> &MainnetContext<Db> {
+        &self.evm.ctx
+    }
+
+    /// Gas limit of this runner's transactions.
+    pub(crate) fn gas_limit(&self) -> u64 {
+        self.gas_limit
     }
 
     /// The default caller of [`EvmRunner::deploy`] and [`EvmRunner::call`].
@@ -272,12 +282,12 @@ pub fn verify_proof_calldata(proof: &[u8], instances: &[Fr]) -> Vec<u8> {
     )
 }
 
-/// A deployed generated verifier with its VK data contracts.
+/// A deployed generated verifier with its VK code contracts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployedVerifier {
     /// The verifier contract.
     pub verifier: Deployed,
-    /// The VK data contracts, in order.
+    /// The VK code contracts, in order.
     pub vk: Vec<Deployed>,
 }
 
@@ -293,7 +303,7 @@ impl DeployedVerifier {
     }
 }
 
-/// Deploys the VK data contracts of `generated`, then the verifier (`verifier_creation_code`,
+/// Deploys the VK code contracts of `generated`, then the verifier (`verifier_creation_code`,
 /// compiled from `generated.solidity`) with their addresses as constructor arguments. Fails
 /// with [`EvmError::CodeTooLarge`] if any runtime exceeds EIP-170.
 pub fn deploy_verifier(
@@ -303,7 +313,7 @@ pub fn deploy_verifier(
 ) -> Result<DeployedVerifier> {
     let mut vk = Vec::new();
     for code in generated.vk_creation_codes() {
-        vk.push(runner.deploy("VK data contract", code)?);
+        vk.push(runner.deploy("VK code contract", code)?);
     }
     let mut creation = verifier_creation_code.to_vec();
     for d in &vk {

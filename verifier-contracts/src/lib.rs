@@ -1,18 +1,20 @@
 //! Solidity verifier generation and EVM runners for zkgrid.
 //!
 //! A halo2 verifying key (KZG on BN254, SHPLONK, snark-verifier's EVM Keccak transcript — what
-//! `zkgrid-prover` produces) is compiled into a verification [`Program`]; the program is stored
-//! as data in VK contracts and interpreted by a fixed-size Solidity verifier, so every circuit
-//! deploys under EIP-170.
+//! `zkgrid-prover` produces) is compiled into a verification [`Program`]; the program becomes
+//! straight-line EVM code in VK code contracts (each under EIP-170) that a fixed-size Solidity
+//! verifier calls in order, so every circuit deploys under EIP-170.
 //!
 //! | module | what |
 //! |---|---|
 //! | [`compile`] | verifying key → [`Program`] (transcript, constraints, permutation, lookups, SHPLONK) |
-//! | [`program`] | the program's instruction set, encoding and VK data blob |
+//! | [`program`] | the program's instruction set and compact encoding |
+//! | [`codegen`] | program → straight-line EVM code, split into code contracts under EIP-170 |
 //! | [`interpret`] | native interpreter of a program (the contract's semantics without an EVM) |
-//! | [`solidity`] | `Halo2Verifier.sol` (template) and VK data contract bytecode |
+//! | [`solidity`] | `Halo2Verifier.sol` (template) and VK code contract bytecode |
 //! | [`solc`] | pinned solc-js through standard JSON |
 //! | [`evm`] | revm runner: deploy, `verifyProof`, value transfers, logs, gas |
+//! | [`profile`] | gas profile of a call: precompiles, Keccak, memory, opcodes |
 //! | [`abi`] | the Solidity ABI subset the contracts need (calls, reverts, events) |
 //! | [`settlement`] | `Settlement.sol`: escrowed tasks paid for verified proofs |
 //! | [`error`] | [`EvmError`] |
@@ -32,10 +34,12 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod codegen;
 pub mod compile;
 pub mod error;
 pub mod evm;
 pub mod interpret;
+pub mod profile;
 pub mod program;
 pub mod settlement;
 pub mod solc;
@@ -59,7 +63,7 @@ pub use settlement::{
 pub use solc::{CompiledContract, Solc, SolcSettings};
 pub use solidity::{GeneratedVerifier, EIP170_LIMIT, VERIFIER_CONTRACT};
 
-/// Generates the Solidity verifier and VK data contracts for `vk`, whose instance column `i`
+/// Generates the Solidity verifier and VK code contracts for `vk`, whose instance column `i`
 /// holds `num_instances[i]` public values. Deterministic: the same key and layout give
 /// byte-identical output. Unsupported circuit shapes are [`EvmError`]s.
 #[tracing::instrument(skip_all, fields(k = vk.get_domain().k()))]
@@ -74,7 +78,7 @@ pub fn generate(
     tracing::info!(
         ops = program.ops.len(),
         slots = program.num_slots,
-        vk_bytes = program.data_blob().len(),
+        vk_bytes = generated.vk_runtimes.iter().map(Vec::len).sum::<usize>(),
         vk_chunks = generated.vk_runtimes.len(),
         "generated verifier"
     );

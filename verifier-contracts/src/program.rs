@@ -1,20 +1,21 @@
-//! The verification program: a short straight-line program over 256-bit memory slots that the
-//! generated Solidity verifier interprets and [`crate::interpret`] runs natively.
+//! The verification program: a short straight-line program over 256-bit memory slots that
+//! [`crate::codegen`] compiles to EVM code and [`crate::interpret`] runs natively.
 //!
 //! Why a program: a halo2 verifier's size grows with the circuit (gate expressions, one
 //! opening per column, lookups). Straight-line Solidity for a wide circuit exceeds EIP-170
 //! (24,576 bytes). Here everything circuit-specific — constants, commitments, gate
-//! expressions, the SHPLONK opening schedule — is *data* in a separate VK contract; the
-//! verifier contract is a fixed-size interpreter of that data.
+//! expressions, the SHPLONK opening schedule — is a program that [`crate::codegen`] turns into
+//! code contracts of bounded size; the verifier contract is a fixed-size dispatcher.
 //!
-//! Memory model: slots `0..num_consts` hold constants (copied from the VK data), slots after
+//! Memory model: slots `0..num_consts` hold constants, slots after
 //! them hold values computed by the program, each written once. Points take two consecutive
 //! slots (`x`, `y`); G2 points take four (`x.c1`, `x.c0`, `y.c1`, `y.c0`, the precompile
 //! order). The transcript is snark-verifier's `EvmTranscript` (Keccak-256; points as
 //! `x ‖ y`, 32-byte big-endian words; a squeeze hashes the buffer, appending the byte `0x01`
 //! when the buffer is exactly one word, and restarts the buffer with the hash).
 //!
-//! Encoding: one opcode byte followed by big-endian `u16` operands (slot indices, or counts).
+//! Compact binary encoding ([`Program::data_blob`], for storage and inspection): one opcode
+//! byte followed by big-endian `u16` operands (slot indices, or counts).
 
 use std::collections::HashMap;
 
@@ -242,7 +243,8 @@ impl Op {
     }
 }
 
-/// Memory address where the Solidity interpreter places the program (below it: scratch).
+/// Memory address at which [`Program::code`] places slot operands (word `PROG_BASE / 32` + the
+/// padded code length is slot 0): the layout of the compact encoding.
 pub const PROG_BASE: usize = 0x200;
 
 /// A finished verification program for one verifying key and instance layout.
@@ -294,9 +296,8 @@ impl Program {
         self.ops.iter().map(Op::encoded_len).sum()
     }
 
-    /// Memory word index of slot 0 in the Solidity interpreter: the slots follow the program
-    /// (at [`PROG_BASE`], padded to a word). [`Builder::finish`] checks that every slot's word
-    /// index fits 16 bits.
+    /// Word index of slot 0 in the compact encoding: the slots follow the program (at
+    /// [`PROG_BASE`], padded to a word).
     pub fn slot_word_base(&self) -> u16 {
         ((PROG_BASE + padded_code_len(self.code_len())) / 32) as u16
     }
@@ -775,15 +776,6 @@ impl Builder {
                 },
             })
             .collect();
-        let code_len: usize = ops.iter().map(Op::encoded_len).sum();
-        let last_word = (PROG_BASE + padded_code_len(code_len)) / 32 + num_slots;
-        if last_word > max {
-            return Err(EvmError::ProgramTooLarge {
-                what: "interpreter memory words",
-                value: last_word,
-                max,
-            });
-        }
         Ok(Program {
             consts: self.consts,
             ops,
@@ -800,67 +792,6 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample_ops() -> Vec<Op> {
-        vec![
-            Op::Add { d: 1, a: 2, b: 3 },
-            Op::Sub { d: 1, a: 2, b: 3 },
-            Op::Mul { d: 1, a: 2, b: 3 },
-            Op::Mac {
-                d: 1,
-                a: 2,
-                b: 3,
-                c: 4,
-            },
-            Op::Inv { d: 1, a: 2 },
-            Op::ReadScalar { d: 1 },
-            Op::ReadPoint { d: 1 },
-            Op::Absorb { a: 1 },
-            Op::AbsorbInstances,
-            Op::Squeeze { d: 1 },
-            Op::InstanceEval {
-                d: 1,
-                x: 2,
-                c: 3,
-                w0: 4,
-                omega: 5,
-                start: 6,
-                len: 7,
-            },
-            Op::MsmAcc { p: 1, s: 2 },
-            Op::MsmAdd { p: 1 },
-            Op::Pairing {
-                a: 1,
-                g2a: 2,
-                g2b: 3,
-            },
-        ]
-    }
-
-    /// Every opcode's encoded length equals the `ip` step of its case in the Solidity
-    /// interpreter, and operands are big-endian u16 right after the opcode.
-    #[test]
-    fn encoding_matches_the_solidity_interpreter() {
-        let template = include_str!("../templates/Halo2Verifier.sol");
-        for op in sample_ops() {
-            let mut bytes = Vec::new();
-            op.encode(0, &mut bytes);
-            assert_eq!(bytes.len(), op.encoded_len());
-            let case = format!("case {:#04x} {{", bytes[0]);
-            let start = template.find(&case).unwrap_or_else(|| panic!("no {case}"));
-            let rest = &template[start..];
-            let step_at = rest.find("ip := add(ip, ").unwrap_or(rest.len());
-            let step: usize = rest[step_at + 14..]
-                .split(')')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            assert_eq!(step, bytes.len(), "{op:?}");
-            if bytes.len() >= 3 {
-                assert_eq!(u16::from_be_bytes([bytes[1], bytes[2]]), 1, "{op:?}");
-            }
-        }
-    }
 
     #[test]
     fn builder_folds_deduplicates_and_lays_out_constants_first() -> Result<()> {

@@ -158,7 +158,7 @@ pub struct TaskSpec {
     /// The generated verifier of the model.
     pub verifier: Address,
     /// The verifier's code hash ([`EvmRunner::code_hash`] of the deployed verifier; it embeds
-    /// the code hashes of the VK data contracts, so it pins the verifying key).
+    /// the code hashes of the VK code contracts, so it pins the verifying key).
     pub model_commitment: Word,
     /// The input instances a proof must carry (one Poseidon commitment for a hashed input).
     pub input: Vec<Fr>,

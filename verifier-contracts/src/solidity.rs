@@ -1,26 +1,23 @@
-//! Solidity verifier and VK data contracts for a verification [`Program`].
+//! Solidity verifier and VK code contracts for a verification [`Program`].
 //!
 //! * `Halo2Verifier.sol` comes from the template `templates/Halo2Verifier.sol`; Rust fills in
-//!   the memory layout, the proof and instance sizes and the VK code hashes. Its code is the
-//!   same interpreter for every circuit, so its size does not grow with the circuit.
-//! * The VK data (program + constants, [`Program::data_blob`]) is split into chunks of at most
-//!   [`VK_CHUNK_DATA_LIMIT`] bytes. Each chunk is deployed as a data contract whose runtime is
-//!   `0x00 ‖ chunk` (the leading STOP makes it non-executable) — at most 24,576 bytes, the
-//!   EIP-170 limit, whatever the circuit.
+//!   the call layout, the proof and instance sizes and the VK code hashes. Its code is the same
+//!   dispatcher for every circuit, so its size does not grow with the circuit.
+//! * The VK is straight-line EVM code ([`crate::codegen`]) split into chunks of at most
+//!   [`EIP170_LIMIT`] bytes, each deployed as its own contract and called in order by the
+//!   verifier — whatever the circuit, every contract deploys under EIP-170.
 //!
 //! Generation is deterministic: the same key and instance layout give byte-identical Solidity
 //! and VK bytecode.
 
 use sha3::{Digest, Keccak256};
 
+use crate::codegen::compile_chunks;
 use crate::error::Result;
-use crate::program::{Program, PROG_BASE};
+use crate::program::Program;
 
 /// EIP-170: the largest runtime bytecode a contract may have.
 pub const EIP170_LIMIT: usize = 24_576;
-
-/// The most data one VK chunk holds (its runtime adds one STOP byte).
-pub const VK_CHUNK_DATA_LIMIT: usize = EIP170_LIMIT - 1;
 
 /// Name of the generated verifier contract.
 pub const VERIFIER_CONTRACT: &str = "Halo2Verifier";
@@ -33,7 +30,7 @@ pub struct GeneratedVerifier {
     /// Solidity source of [`VERIFIER_CONTRACT`]; its constructor takes the VK chunk addresses
     /// in order.
     pub solidity: String,
-    /// Runtime bytecode of each VK data contract (`0x00 ‖ chunk`).
+    /// Runtime bytecode of each VK code chunk, in call order.
     pub vk_runtimes: Vec<Vec<u8>>,
     /// The program the contracts encode.
     pub program: Program,
@@ -69,43 +66,27 @@ fn hex_word(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-/// Renders the verifier and VK data contracts for `program`. `k` and `vk_digest` (the key's
+/// Renders the verifier and VK code contracts for `program`. `k` and `vk_digest` (the key's
 /// transcript digest, big-endian) only annotate the source.
 pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<GeneratedVerifier> {
-    let blob = program.data_blob();
-    let vk_runtimes: Vec<Vec<u8>> = blob
-        .chunks(VK_CHUNK_DATA_LIMIT)
-        .map(|chunk| {
-            let mut runtime = Vec::with_capacity(chunk.len() + 1);
-            runtime.push(0x00);
-            runtime.extend_from_slice(chunk);
-            runtime
-        })
-        .collect();
-
-    let code_len = program.code_len();
-    let slot_base = 32 * program.slot_word_base() as usize;
-    let tbuf = slot_base + 32 * program.num_slots;
-    let iscr = tbuf + (program.transcript_bytes + 32).div_ceil(32) * 32;
-    let iscr_len = 32 * program.max_instance_len;
-    let proof_padded = program.proof_len.div_ceil(32) * 32;
+    let chunks = compile_chunks(program)?;
+    let layout = chunks.layout;
+    let vk_runtimes = chunks.runtimes;
     let num_instances = program.total_instances();
-    let instances_offset = 4 + 0x40 + 0x20 + proof_padded + 0x20;
-    let calldata_len = instances_offset + 32 * num_instances;
 
     let mut declarations = String::new();
     let mut params = Vec::new();
     let mut body = String::new();
     let mut locals = String::new();
-    let mut copies = String::new();
-    let mut dest = PROG_BASE;
+    let mut calls = String::new();
+    let last = vk_runtimes.len().saturating_sub(1);
     for (i, runtime) in vk_runtimes.iter().enumerate() {
         let hash: [u8; 32] = Keccak256::digest(runtime).into();
         declarations.push_str(&format!(
-            "    /// VK data chunk {i}: {len} bytes of data, runtime code hash fixed below.\n    \
+            "    /// VK code chunk {i}: {len} bytes of code, runtime code hash fixed below.\n    \
              address internal immutable VK_{i};\n    \
              bytes32 internal constant VK_{i}_CODEHASH = {hash};\n",
-            len = runtime.len() - 1,
+            len = runtime.len(),
             hash = hex_word(&hash),
         ));
         params.push(format!("address vk{i}"));
@@ -114,39 +95,50 @@ pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<Generat
              VK_{i} = vk{i};\n"
         ));
         locals.push_str(&format!("        address vk{i} = VK_{i};\n"));
-        copies.push_str(&format!(
-            "            extcodecopy(vk{i}, {dest:#x}, 1, {len:#x})\n",
-            len = runtime.len() - 1
-        ));
-        dest += runtime.len() - 1;
+        let input_len = if i == 0 {
+            "CALLDATA_LEN"
+        } else {
+            "add(CALLDATA_LEN, STATE_LEN)"
+        };
+        if i == last {
+            calls.push_str(&format!(
+                "            if iszero(staticcall(gas(), vk{i}, 0x00, {input_len}, 0x00, 0x20)) {{ fail() }}\n            \
+                 if iszero(eq(returndatasize(), 0x20)) {{ fail() }}\n            \
+                 return(0x00, 0x20)\n"
+            ));
+        } else {
+            calls.push_str(&format!(
+                "            if iszero(staticcall(gas(), vk{i}, 0x00, {input_len}, CALLDATA_LEN, STATE_LEN)) {{ fail() }}\n            \
+                 if iszero(eq(returndatasize(), STATE_LEN)) {{ fail() }}\n"
+            ));
+        }
     }
-    let layout = program
+    let layout_text = program
         .num_instances
         .iter()
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ");
 
-    let replacements: [(&str, String); 19] = [
+    let replacements: [(&str, String); 15] = [
         ("{{K}}", k.to_string()),
         ("{{VK_DIGEST}}", hex_word(vk_digest)),
-        ("{{INSTANCE_LAYOUT}}", layout),
+        ("{{INSTANCE_LAYOUT}}", layout_text),
         ("{{NUM_CHUNKS}}", vk_runtimes.len().to_string()),
         ("{{PROOF_LEN}}", program.proof_len.to_string()),
         ("{{NUM_INSTANCES}}", num_instances.to_string()),
-        ("{{CALLDATA_LEN}}", calldata_len.to_string()),
-        ("{{INSTANCES_OFFSET}}", format!("{instances_offset:#x}")),
-        ("{{PROG_END}}", format!("{:#x}", PROG_BASE + code_len)),
-        ("{{SLOT_BASE}}", format!("{slot_base:#x}")),
-        ("{{TBUF}}", format!("{tbuf:#x}")),
-        ("{{ISCR}}", format!("{iscr:#x}")),
-        ("{{ISCR_W}}", format!("{:#x}", iscr + iscr_len)),
-        ("{{ISCR_P}}", format!("{:#x}", iscr + 2 * iscr_len)),
+        ("{{CALLDATA_LEN}}", layout.calldata_len.to_string()),
+        (
+            "{{INSTANCES_OFFSET}}",
+            format!("{:#x}", layout.instances_offset),
+        ),
+        ("{{STATE_LEN}}", layout.state_len.to_string()),
         ("{{VK_DECLARATIONS}}", declarations.trim_end().to_owned()),
         ("{{CONSTRUCTOR_PARAMS}}", params.join(", ")),
         ("{{CONSTRUCTOR_BODY}}", body.trim_end().to_owned()),
         ("{{VK_LOCALS}}", locals.trim_end().to_owned()),
-        ("{{VK_COPIES}}", copies.trim_end().to_owned()),
+        ("{{CHUNK_CALLS}}", calls.trim_end().to_owned()),
+        ("{{VK_COPIES}}", String::new()),
     ];
     let mut solidity = TEMPLATE.to_owned();
     for (placeholder, value) in &replacements {
@@ -164,17 +156,27 @@ mod tests {
     use super::*;
     use crate::program::{Op, Word};
 
-    fn program_with(consts: usize) -> Program {
+    /// `ops` multiplications of constants (each a fresh slot), then a pairing-free end.
+    fn program_with(consts: usize, ops: usize) -> Program {
+        let consts_words: Vec<Word> = (0..consts)
+            .map(|i| {
+                let mut w: Word = [0xabu8; 32];
+                w[0] = 0x10;
+                w[24..].copy_from_slice(&(i as u64).to_be_bytes());
+                w
+            })
+            .collect();
+        let ops: Vec<Op> = (0..ops)
+            .map(|i| Op::Mul {
+                d: (consts + i) as u16,
+                a: (i % consts) as u16,
+                b: ((i + 1) % consts) as u16,
+            })
+            .collect();
         Program {
-            consts: (0..consts)
-                .map(|i| {
-                    let mut w: Word = [0u8; 32];
-                    w[24..].copy_from_slice(&(i as u64).to_be_bytes());
-                    w
-                })
-                .collect(),
-            ops: vec![Op::Add { d: 0, a: 1, b: 2 }],
-            num_slots: consts + 1,
+            num_slots: consts + ops.len(),
+            consts: consts_words,
+            ops,
             transcript_bytes: 64,
             max_instance_len: 0,
             proof_len: 64,
@@ -184,17 +186,13 @@ mod tests {
     }
 
     #[test]
-    fn large_vk_data_is_split_under_eip170() -> Result<()> {
-        let program = program_with(2_000); // 64 KB of constants
+    fn large_programs_are_split_under_eip170() -> Result<()> {
+        let program = program_with(100, 2_000); // 2,000 × ~80 bytes of code
         let generated = render(&program, 10, &[0u8; 32])?;
         assert!(generated.vk_runtimes.len() >= 3);
-        let mut data = Vec::new();
         for runtime in &generated.vk_runtimes {
             assert!(runtime.len() <= EIP170_LIMIT);
-            assert_eq!(runtime[0], 0x00, "data contracts start with STOP");
-            data.extend_from_slice(&runtime[1..]);
         }
-        assert_eq!(data, program.data_blob());
         for i in 0..generated.vk_runtimes.len() {
             assert!(generated.solidity.contains(&format!("address vk{i}")));
             assert!(generated.solidity.contains(&format!("VK_{i}_CODEHASH")));
@@ -214,7 +212,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() -> Result<()> {
-        let program = program_with(10);
+        let program = program_with(10, 10);
         assert_eq!(
             render(&program, 6, &[1u8; 32])?,
             render(&program, 6, &[1u8; 32])?

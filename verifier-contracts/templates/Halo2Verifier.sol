@@ -5,18 +5,18 @@
 // Circuit: k = {{K}}, vk transcript digest {{VK_DIGEST}}.
 // Public instances per column: [{{INSTANCE_LAYOUT}}]; proof length {{PROOF_LEN}} bytes.
 //
-// The verification logic of this circuit is a program (constants, transcript schedule,
-// constraint evaluation, SHPLONK openings) stored as data in {{NUM_CHUNKS}} VK data contract(s),
-// read with EXTCODECOPY. Their code hashes are fixed below and checked at construction, so
-// this verifier accepts exactly the proofs of that verifying key. This contract interprets the
-// program; its size does not grow with the circuit.
+// The verification logic of this circuit (transcript schedule, constraint evaluation, SHPLONK
+// openings, constants) is straight-line EVM code generated from the verifying key, split over
+// {{NUM_CHUNKS}} code contract(s) of at most 24,576 bytes each. Their code hashes are fixed below and
+// checked at construction, so this verifier accepts exactly the proofs of that verifying key.
+// This contract checks the calldata and calls the chunks in order, passing each its calldata
+// followed by the state (MSM accumulator, transcript buffer, registers) the previous chunk
+// returned; the last chunk returns the verdict. Its size does not grow with the circuit.
 pragma solidity ^0.8.24;
 
 contract Halo2Verifier {
     /// The BN254 scalar field modulus r.
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
-    /// The BN254 base field modulus q.
-    uint256 internal constant Q = 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47;
 
     uint256 internal constant PROOF_LEN = {{PROOF_LEN}};
     uint256 internal constant NUM_INSTANCES = {{NUM_INSTANCES}};
@@ -24,17 +24,8 @@ contract Halo2Verifier {
     uint256 internal constant CALLDATA_LEN = {{CALLDATA_LEN}};
     /// Calldata position of the first instance in that encoding.
     uint256 internal constant INSTANCES_OFFSET = {{INSTANCES_OFFSET}};
-
-    // Memory layout: [0x000, 0x200) scratch | program | constant and variable slots |
-    // transcript buffer | instance-evaluation scratch.
-    uint256 internal constant PROG_BASE = 0x200;
-    uint256 internal constant PROG_END = {{PROG_END}};
-    /// Slot operands in the program are memory word indices (slot 0 is at this address).
-    uint256 internal constant SLOT_BASE = {{SLOT_BASE}};
-    uint256 internal constant TBUF = {{TBUF}};
-    uint256 internal constant ISCR = {{ISCR}};
-    uint256 internal constant ISCR_W = {{ISCR_W}};
-    uint256 internal constant ISCR_P = {{ISCR_P}};
+    /// Bytes of state each chunk returns to the next.
+    uint256 internal constant STATE_LEN = {{STATE_LEN}};
 
 {{VK_DECLARATIONS}}
 
@@ -54,69 +45,6 @@ contract Halo2Verifier {
                 mstore(0x00, 0)
                 return(0x00, 0x20)
             }
-            function inverse(a) -> inv {
-                mstore(0x00, 0x20)
-                mstore(0x20, 0x20)
-                mstore(0x40, 0x20)
-                mstore(0x60, a)
-                mstore(0x80, sub(R, 2))
-                mstore(0xa0, R)
-                if iszero(staticcall(gas(), 0x05, 0x00, 0xc0, 0x00, 0x20)) { fail() }
-                inv := mload(0x00)
-            }
-
-            // d = c * sum_j inst[start + j] * w_j / (x - w_j), w_j = w0 * omega^j (one batch
-            // inversion; a zero denominator zeroes the sum).
-            function instanceEval(w, instancesOffset) {
-                let x := mload(shl(5, and(shr(216, w), 0xffff)))
-                let wj := mload(shl(5, and(shr(184, w), 0xffff)))
-                let len := and(shr(136, w), 0xffff)
-                let prod := 1
-                {
-                    let omega := mload(shl(5, and(shr(168, w), 0xffff)))
-                    for { let j := 0 } lt(j, len) { j := add(j, 1) } {
-                        let dj := addmod(x, sub(R, wj), R)
-                        mstore(add(ISCR, shl(5, j)), dj)
-                        mstore(add(ISCR_W, shl(5, j)), wj)
-                        prod := mulmod(prod, dj, R)
-                        mstore(add(ISCR_P, shl(5, j)), prod)
-                        wj := mulmod(wj, omega, R)
-                    }
-                }
-                let inv := inverse(prod)
-                let sum := 0
-                let base := add(instancesOffset, shl(5, and(shr(152, w), 0xffff)))
-                for { let j := len } gt(j, 0) {} {
-                    j := sub(j, 1)
-                    let invj := inv
-                    if j { invj := mulmod(inv, mload(add(ISCR_P, shl(5, sub(j, 1)))), R) }
-                    inv := mulmod(inv, mload(add(ISCR, shl(5, j))), R)
-                    sum := addmod(sum, mulmod(calldataload(add(base, shl(5, j))), mulmod(mload(add(ISCR_W, shl(5, j))), invj, R), R), R)
-                }
-                mstore(shl(5, and(shr(232, w), 0xffff)), mulmod(sum, mload(shl(5, and(shr(200, w), 0xffff))), R))
-            }
-            // e(A, G2a) * e(acc, G2b) == 1; the accumulator is read before the scratch is reused.
-            function pairing(w) -> ok {
-                let accX := mload(0x100)
-                let accY := mload(0x120)
-                let a := shl(5, and(shr(232, w), 0xffff))
-                let ga := shl(5, and(shr(216, w), 0xffff))
-                let gb := shl(5, and(shr(200, w), 0xffff))
-                mstore(0x00, mload(a))
-                mstore(0x20, mload(add(a, 0x20)))
-                mstore(0x40, mload(ga))
-                mstore(0x60, mload(add(ga, 0x20)))
-                mstore(0x80, mload(add(ga, 0x40)))
-                mstore(0xa0, mload(add(ga, 0x60)))
-                mstore(0xc0, accX)
-                mstore(0xe0, accY)
-                mstore(0x100, mload(gb))
-                mstore(0x120, mload(add(gb, 0x20)))
-                mstore(0x140, mload(add(gb, 0x40)))
-                mstore(0x160, mload(add(gb, 0x60)))
-                if iszero(staticcall(gas(), 0x08, 0x00, 0x180, 0x00, 0x20)) { fail() }
-                ok := eq(mload(0x00), 1)
-            }
 
             // Canonical ABI encoding only: offsets, lengths and total size are fixed.
             if iszero(eq(calldatasize(), CALLDATA_LEN)) { fail() }
@@ -128,136 +56,9 @@ contract Halo2Verifier {
                 if iszero(lt(calldataload(add(instances.offset, shl(5, i))), R)) { fail() }
             }
 
-{{VK_COPIES}}
-
-            // The MSM accumulator lives at 0x100 (x) / 0x120 (y); it starts at the identity.
-            mstore(0x100, 0)
-            mstore(0x120, 0)
-            let ok := 0
-            let cursor := proof.offset
-            let tlen := 0
-            let ip := PROG_BASE
-            for {} lt(ip, PROG_END) {} {
-                let w := mload(ip)
-                let op := shr(248, w)
-                switch op
-                case 0x03 {
-                    // MUL d a b
-                    mstore(shl(5, and(shr(232, w), 0xffff)),
-                        mulmod(mload(shl(5, and(shr(216, w), 0xffff))), mload(shl(5, and(shr(200, w), 0xffff))), R))
-                    ip := add(ip, 7)
-                }
-                case 0x04 {
-                    // MAC d a b c
-                    mstore(shl(5, and(shr(232, w), 0xffff)),
-                        addmod(
-                            mulmod(mload(shl(5, and(shr(216, w), 0xffff))), mload(shl(5, and(shr(200, w), 0xffff))), R),
-                            mload(shl(5, and(shr(184, w), 0xffff))),
-                            R))
-                    ip := add(ip, 9)
-                }
-                case 0x01 {
-                    // ADD d a b
-                    mstore(shl(5, and(shr(232, w), 0xffff)),
-                        addmod(mload(shl(5, and(shr(216, w), 0xffff))), mload(shl(5, and(shr(200, w), 0xffff))), R))
-                    ip := add(ip, 7)
-                }
-                case 0x02 {
-                    // SUB d a b
-                    mstore(shl(5, and(shr(232, w), 0xffff)),
-                        addmod(mload(shl(5, and(shr(216, w), 0xffff))), sub(R, mload(shl(5, and(shr(200, w), 0xffff)))), R))
-                    ip := add(ip, 7)
-                }
-                case 0x06 {
-                    // READ_SCALAR d
-                    let v := calldataload(cursor)
-                    if iszero(lt(v, R)) { fail() }
-                    mstore(shl(5, and(shr(232, w), 0xffff)), v)
-                    mstore(add(TBUF, tlen), v)
-                    tlen := add(tlen, 0x20)
-                    cursor := add(cursor, 0x20)
-                    ip := add(ip, 3)
-                }
-                case 0x07 {
-                    // READ_POINT d: coordinates < q, on y^2 = x^3 + 3 or the identity (0, 0)
-                    let x := calldataload(cursor)
-                    let y := calldataload(add(cursor, 0x20))
-                    if iszero(and(lt(x, Q), lt(y, Q))) { fail() }
-                    if or(x, y) {
-                        if iszero(eq(mulmod(y, y, Q), addmod(mulmod(x, mulmod(x, x, Q), Q), 3, Q))) { fail() }
-                    }
-                    let d := shl(5, and(shr(232, w), 0xffff))
-                    mstore(d, x)
-                    mstore(add(d, 0x20), y)
-                    mstore(add(TBUF, tlen), x)
-                    mstore(add(TBUF, add(tlen, 0x20)), y)
-                    tlen := add(tlen, 0x40)
-                    cursor := add(cursor, 0x40)
-                    ip := add(ip, 3)
-                }
-                case 0x0a {
-                    // SQUEEZE d
-                    let len := tlen
-                    if eq(tlen, 0x20) {
-                        mstore8(add(TBUF, 0x20), 1)
-                        len := 0x21
-                    }
-                    let h := keccak256(TBUF, len)
-                    mstore(TBUF, h)
-                    tlen := 0x20
-                    mstore(shl(5, and(shr(232, w), 0xffff)), mod(h, R))
-                    ip := add(ip, 3)
-                }
-                case 0x05 {
-                    // INV d a
-                    mstore(shl(5, and(shr(232, w), 0xffff)), inverse(mload(shl(5, and(shr(216, w), 0xffff)))))
-                    ip := add(ip, 5)
-                }
-                case 0x0c {
-                    // MSM_ACC p s: acc += s * P
-                    let p := shl(5, and(shr(232, w), 0xffff))
-                    mstore(0x140, mload(p))
-                    mstore(0x160, mload(add(p, 0x20)))
-                    mstore(0x180, mload(shl(5, and(shr(216, w), 0xffff))))
-                    if iszero(staticcall(gas(), 0x07, 0x140, 0x60, 0x140, 0x40)) { fail() }
-                    if iszero(staticcall(gas(), 0x06, 0x100, 0x80, 0x100, 0x40)) { fail() }
-                    ip := add(ip, 5)
-                }
-                case 0x0e {
-                    // MSM_ADD p: acc += P
-                    let p := shl(5, and(shr(232, w), 0xffff))
-                    mstore(0x140, mload(p))
-                    mstore(0x160, mload(add(p, 0x20)))
-                    if iszero(staticcall(gas(), 0x06, 0x100, 0x80, 0x100, 0x40)) { fail() }
-                    ip := add(ip, 3)
-                }
-                case 0x08 {
-                    // ABSORB a
-                    mstore(add(TBUF, tlen), mload(shl(5, and(shr(232, w), 0xffff))))
-                    tlen := add(tlen, 0x20)
-                    ip := add(ip, 3)
-                }
-                case 0x09 {
-                    // ABSORB_INSTANCES
-                    let size := shl(5, NUM_INSTANCES)
-                    calldatacopy(add(TBUF, tlen), instances.offset, size)
-                    tlen := add(tlen, size)
-                    ip := add(ip, 1)
-                }
-                case 0x0b {
-                    // INSTANCE_EVAL d x c w0 omega start len
-                    instanceEval(w, instances.offset)
-                    ip := add(ip, 15)
-                }
-                case 0x0d {
-                    // PAIRING a g2a g2b: e(A, G2a) * e(acc, G2b) == 1
-                    ok := pairing(w)
-                    ip := add(ip, 7)
-                }
-                default { fail() }
-            }
-            mstore(0x00, ok)
-            return(0x00, 0x20)
+            // Memory: [0, CALLDATA_LEN) this call's calldata, then the state between chunks.
+            calldatacopy(0x00, 0x00, CALLDATA_LEN)
+{{CHUNK_CALLS}}
         }
     }
 }

@@ -446,10 +446,10 @@ fn rich_circuit_accepts_valid_rejects_mutations_and_reports_gas() -> anyhow::Res
         gas.ours,
         gas.reference
     );
-    // The interpreter costs about 190 gas per field operation over straight-line code, the
-    // precompile work is the same: stay within 1.5x of the reference (measured: ~1.23x).
+    // Same precompile work (one ecMul per commitment, one pairing); straight-line code with
+    // fewer inversions and copies: never more than the reference (measured: 0.99x).
     assert!(
-        gas.ours <= gas.reference * 3 / 2,
+        gas.ours <= gas.reference,
         "ours {} vs reference {}",
         gas.ours,
         gas.reference
@@ -465,7 +465,12 @@ fn second_phase_circuit_accepts_valid_rejects_mutations() -> anyhow::Result<()> 
         "gas (two-phase circuit, 5 instances): ours {} vs snark-verifier reference {}",
         gas.ours, gas.reference
     );
-    assert!(gas.ours <= gas.reference * 3 / 2);
+    assert!(
+        gas.ours <= gas.reference,
+        "ours {} vs reference {}",
+        gas.ours,
+        gas.reference
+    );
     Ok(())
 }
 
@@ -595,7 +600,7 @@ fn wide_circuit_fits_eip170_and_verifies() -> anyhow::Result<()> {
     );
     assert!(reference.runtime_size > EIP170_LIMIT);
     assert!(
-        v.gas_used <= r.gas_used * 3 / 2,
+        v.gas_used <= r.gas_used,
         "ours {} vs reference {}",
         v.gas_used,
         r.gas_used

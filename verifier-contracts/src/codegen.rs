@@ -1,0 +1,1006 @@
+//! Straight-line EVM code for a verification [`Program`], split into code contracts.
+//!
+//! Interpreting the program costs about 230 gas per field operation (dispatch and operand
+//! decoding); straight-line code costs about 30. So the program is compiled into EVM bytecode
+//! — one short, fixed instruction sequence per operation, with constants as `PUSH` immediates,
+//! proof values read from calldata where they are used, and computed values in registers that
+//! are reused once their value is dead — and cut into *chunks* of at most [`CHUNK_LIMIT`]
+//! bytes, each deployed as its own contract (so every circuit deploys under EIP-170).
+//!
+//! The verifier contract calls the chunks in order with `STATICCALL`. Each chunk receives the
+//! verifier's own calldata (so proof and instance offsets are those of the ABI encoding)
+//! followed by the *state* the previous chunk returned: the MSM accumulator, the transcript
+//! buffer and the registers (memory `[STATE_BASE, STATE_BASE + state_len)`). A chunk restores
+//! the state, runs its operations, and returns the state; the last chunk returns the verdict
+//! word. A chunk reverts on any invalid input (non-canonical scalar, point off the curve,
+//! failing precompile); the verifier turns that into `false`.
+//!
+//! Memory of a chunk: `[0x00, 0xc0)` modexp/pairing scratch, `0xc0` the base modulus `q`,
+//! `0x100`/`0x120` the MSM accumulator, `[0x140, 0x1a0)` ecMul input, then the transcript
+//! buffer and the registers. The transcript's length is known statically at every point of
+//! the program, so absorbing is a `CALLDATACOPY`/`MSTORE` at a fixed address.
+
+use std::collections::HashMap;
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::PrimeField;
+
+use crate::error::{EvmError, Result};
+use crate::program::{Op, Program, Word};
+
+/// The largest chunk runtime (EIP-170).
+pub const CHUNK_LIMIT: usize = 24_576;
+
+/// Calldata position of the proof bytes in the canonical `verifyProof(bytes, uint256[])`
+/// encoding (selector, two offsets, the proof length).
+pub const PROOF_CALLDATA_OFFSET: usize = 4 + 0x40 + 0x20;
+
+/// Memory address of the MSM accumulator (`x`; `y` follows); the carried state starts here.
+pub const STATE_BASE: usize = 0x100;
+const Q_ADDR: usize = 0xc0;
+const ACC: usize = 0x100;
+const MUL_IN: usize = 0x140;
+const TBUF: usize = 0x1c0;
+
+/// BN254 scalar modulus r, big-endian.
+const R_WORD: Word = hex_word("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001");
+/// r - 2 (the inversion exponent).
+const R_MINUS_2: Word =
+    hex_word("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593efffffff");
+/// BN254 base modulus q, big-endian.
+const Q_WORD: Word = hex_word("30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47");
+
+const fn hex_word(s: &str) -> Word {
+    let b = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (nibble(b[2 * i]) << 4) | nibble(b[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+const fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => 0,
+    }
+}
+
+mod evm_op {
+    pub const MOD: u8 = 0x06;
+    pub const ADDMOD: u8 = 0x08;
+    pub const MULMOD: u8 = 0x09;
+    pub const SUB: u8 = 0x03;
+    pub const LT: u8 = 0x10;
+    pub const EQ: u8 = 0x14;
+    pub const ISZERO: u8 = 0x15;
+    pub const AND: u8 = 0x16;
+    pub const OR: u8 = 0x17;
+    pub const KECCAK256: u8 = 0x20;
+    pub const CALLDATALOAD: u8 = 0x35;
+    pub const CALLDATACOPY: u8 = 0x37;
+    pub const MLOAD: u8 = 0x51;
+    pub const MSTORE: u8 = 0x52;
+    pub const MSTORE8: u8 = 0x53;
+    pub const JUMPI: u8 = 0x57;
+    pub const GAS: u8 = 0x5a;
+    pub const JUMPDEST: u8 = 0x5b;
+    pub const PUSH0: u8 = 0x5f;
+    pub const PUSH2: u8 = 0x61;
+    pub const DUP1: u8 = 0x80;
+    pub const DUP2: u8 = 0x81;
+    pub const SWAP1: u8 = 0x90;
+    pub const STATICCALL: u8 = 0xfa;
+    pub const RETURN: u8 = 0xf3;
+    pub const REVERT: u8 = 0xfd;
+}
+use evm_op as o;
+
+/// Where an operand comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Const(Word),
+    /// A calldata word (a proof scalar or an instance), checked when it was read.
+    Calldata(usize),
+    /// A computed value (SSA id, later a register).
+    Val(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PointSrc {
+    Const(Word, Word),
+    Calldata(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Micro {
+    Arith(Arith, usize, Src, Src),
+    Mac(usize, Src, Src, Src),
+    Inv(usize, Src),
+    CheckScalar(usize),
+    CheckPoint(usize),
+    AbsorbCalldata {
+        tpos: usize,
+        from: usize,
+        len: usize,
+    },
+    AbsorbWord {
+        tpos: usize,
+        src: Src,
+    },
+    Squeeze {
+        d: usize,
+        len: usize,
+        one: bool,
+    },
+    MsmAcc(PointSrc, Src),
+    MsmAdd(PointSrc),
+    Pairing(PointSrc, [Word; 4], [Word; 4]),
+}
+
+impl Micro {
+    fn uses(&self) -> Vec<usize> {
+        let v = |s: &Src| match s {
+            Src::Val(i) => Some(*i),
+            _ => None,
+        };
+        match self {
+            Micro::Arith(_, _, a, b) => [v(a), v(b)].into_iter().flatten().collect(),
+            Micro::Mac(_, a, b, c) => [v(a), v(b), v(c)].into_iter().flatten().collect(),
+            Micro::Inv(_, a) => v(a).into_iter().collect(),
+            Micro::AbsorbWord { src, .. } | Micro::MsmAcc(_, src) => v(src).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn def(&self) -> Option<usize> {
+        match self {
+            Micro::Arith(_, d, _, _) | Micro::Mac(d, ..) | Micro::Inv(d, _) => Some(*d),
+            Micro::Squeeze { d, .. } => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+/// Static layout of the calls for one program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLayout {
+    /// Calldata position of the first instance.
+    pub instances_offset: usize,
+    /// Exact calldata length of a canonical `verifyProof` call.
+    pub calldata_len: usize,
+    /// Bytes of state carried from one chunk to the next.
+    pub state_len: usize,
+}
+
+/// The compiled chunks of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunks {
+    /// Runtime bytecode of each chunk, in call order.
+    pub runtimes: Vec<Vec<u8>>,
+    /// Call layout.
+    pub layout: CallLayout,
+    /// Number of registers (32-byte words) after allocation.
+    pub registers: usize,
+}
+
+struct Lowering {
+    micro: Vec<Micro>,
+    values: usize,
+}
+
+impl Lowering {
+    fn val(&mut self) -> usize {
+        self.values += 1;
+        self.values - 1
+    }
+}
+
+fn fr_of(word: &Word) -> Option<Fr> {
+    let mut le = *word;
+    le.reverse();
+    Option::from(Fr::from_repr(le))
+}
+
+fn lower(program: &Program, instances_offset: usize) -> Result<Lowering> {
+    let nconsts = program.consts.len();
+    let mut slots: HashMap<u16, Src> = HashMap::new();
+    let mut points: HashMap<u16, usize> = HashMap::new();
+    let mut low = Lowering {
+        micro: Vec::new(),
+        values: 0,
+    };
+    let bad = |problem: &'static str| EvmError::MalformedProgram { problem };
+    let src = |slots: &HashMap<u16, Src>, s: u16| -> Result<Src> {
+        if (s as usize) < nconsts {
+            return Ok(Src::Const(program.consts[s as usize]));
+        }
+        slots
+            .get(&s)
+            .copied()
+            .ok_or(bad("slot read before it is written"))
+    };
+    let point = |points: &HashMap<u16, usize>, p: u16| -> Result<PointSrc> {
+        let p_usize = p as usize;
+        if p_usize + 1 < nconsts {
+            return Ok(PointSrc::Const(
+                program.consts[p_usize],
+                program.consts[p_usize + 1],
+            ));
+        }
+        points
+            .get(&p)
+            .map(|&at| PointSrc::Calldata(at))
+            .ok_or(bad("point slot not read from the proof"))
+    };
+    let g2 = |s: u16| -> Result<[Word; 4]> {
+        let s = s as usize;
+        if s + 3 >= nconsts {
+            return Err(bad("G2 operand is not a constant"));
+        }
+        Ok([
+            program.consts[s],
+            program.consts[s + 1],
+            program.consts[s + 2],
+            program.consts[s + 3],
+        ])
+    };
+    let mut cursor = PROOF_CALLDATA_OFFSET;
+    let mut tlen = 0usize;
+    let last = program.ops.len().saturating_sub(1);
+    for (index, op) in program.ops.iter().enumerate() {
+        let define = |low: &mut Lowering, slots: &mut HashMap<u16, Src>, d: u16| {
+            let v = low.val();
+            slots.insert(d, Src::Val(v));
+            v
+        };
+        if op_dest(op).is_some_and(|d| (d as usize) < nconsts) {
+            return Err(bad("operation writes a constant slot"));
+        }
+        match *op {
+            Op::Add { d, a, b } | Op::Sub { d, a, b } | Op::Mul { d, a, b } => {
+                let (a, b) = (src(&slots, a)?, src(&slots, b)?);
+                let kind = match op {
+                    Op::Add { .. } => Arith::Add,
+                    Op::Sub { .. } => Arith::Sub,
+                    _ => Arith::Mul,
+                };
+                let v = define(&mut low, &mut slots, d);
+                low.micro.push(Micro::Arith(kind, v, a, b));
+            }
+            Op::Mac { d, a, b, c } => {
+                let (a, b, c) = (src(&slots, a)?, src(&slots, b)?, src(&slots, c)?);
+                let v = define(&mut low, &mut slots, d);
+                low.micro.push(Micro::Mac(v, a, b, c));
+            }
+            Op::Inv { d, a } => {
+                let a = src(&slots, a)?;
+                let v = define(&mut low, &mut slots, d);
+                low.micro.push(Micro::Inv(v, a));
+            }
+            Op::ReadScalar { d } => {
+                low.micro.push(Micro::CheckScalar(cursor));
+                low.micro.push(Micro::AbsorbCalldata {
+                    tpos: tlen,
+                    from: cursor,
+                    len: 32,
+                });
+                slots.insert(d, Src::Calldata(cursor));
+                cursor += 32;
+                tlen += 32;
+            }
+            Op::ReadPoint { d } => {
+                low.micro.push(Micro::CheckPoint(cursor));
+                low.micro.push(Micro::AbsorbCalldata {
+                    tpos: tlen,
+                    from: cursor,
+                    len: 64,
+                });
+                points.insert(d, cursor);
+                slots.insert(d, Src::Calldata(cursor));
+                slots.insert(d.wrapping_add(1), Src::Calldata(cursor + 32));
+                cursor += 64;
+                tlen += 64;
+            }
+            Op::Absorb { a } => {
+                let s = src(&slots, a)?;
+                low.micro.push(Micro::AbsorbWord { tpos: tlen, src: s });
+                tlen += 32;
+            }
+            Op::AbsorbInstances => {
+                let len = 32 * program.total_instances();
+                if len > 0 {
+                    low.micro.push(Micro::AbsorbCalldata {
+                        tpos: tlen,
+                        from: instances_offset,
+                        len,
+                    });
+                }
+                tlen += len;
+            }
+            Op::Squeeze { d } => {
+                let v = define(&mut low, &mut slots, d);
+                let one = tlen == 32;
+                low.micro.push(Micro::Squeeze {
+                    d: v,
+                    len: if one { 33 } else { tlen },
+                    one,
+                });
+                tlen = 32;
+            }
+            Op::InstanceEval {
+                d,
+                x,
+                c,
+                w0,
+                omega,
+                start,
+                len,
+            } => {
+                let (x, c) = (src(&slots, x)?, src(&slots, c)?);
+                let constant = |s: u16| -> Result<Fr> {
+                    match src(&slots, s)? {
+                        Src::Const(w) => fr_of(&w).ok_or(bad("non-canonical constant")),
+                        _ => Err(EvmError::Unsupported {
+                            feature: "instance evaluation with a computed root of unity",
+                        }),
+                    }
+                };
+                let (w0, omega) = (constant(w0)?, constant(omega)?);
+                let len = len as usize;
+                let start = start as usize;
+                if start + len > program.total_instances() {
+                    return Err(bad("instance range"));
+                }
+                let out = instance_eval(&mut low, x, c, w0, omega, start, len, instances_offset);
+                slots.insert(d, out);
+            }
+            Op::MsmAcc { p, s } => {
+                let (p, s) = (point(&points, p)?, src(&slots, s)?);
+                low.micro.push(Micro::MsmAcc(p, s));
+            }
+            Op::MsmAdd { p } => {
+                let p = point(&points, p)?;
+                low.micro.push(Micro::MsmAdd(p));
+            }
+            Op::Pairing { a, g2a, g2b } => {
+                if index != last {
+                    return Err(EvmError::Unsupported {
+                        feature: "operations after the pairing check",
+                    });
+                }
+                let a = point(&points, a)?;
+                low.micro.push(Micro::Pairing(a, g2(g2a)?, g2(g2b)?));
+            }
+        }
+    }
+    // Consecutive transcript copies from consecutive calldata become one copy.
+    let mut merged: Vec<Micro> = Vec::with_capacity(low.micro.len());
+    let mut pending: Option<(usize, usize, usize)> = None;
+    let mut checks: Vec<Micro> = Vec::new();
+    for m in low.micro.drain(..) {
+        match m {
+            Micro::AbsorbCalldata { tpos, from, len } => match pending.as_mut() {
+                Some((t, f, l)) if *t + *l == tpos && *f + *l == from => *l += len,
+                _ => {
+                    if let Some((tpos, from, len)) = pending.take() {
+                        merged.push(Micro::AbsorbCalldata { tpos, from, len });
+                    }
+                    merged.append(&mut checks);
+                    pending = Some((tpos, from, len));
+                }
+            },
+            Micro::CheckScalar(_) | Micro::CheckPoint(_) if pending.is_some() => checks.push(m),
+            other => {
+                if let Some((tpos, from, len)) = pending.take() {
+                    merged.push(Micro::AbsorbCalldata { tpos, from, len });
+                }
+                merged.append(&mut checks);
+                merged.push(other);
+            }
+        }
+    }
+    if let Some((tpos, from, len)) = pending.take() {
+        merged.push(Micro::AbsorbCalldata { tpos, from, len });
+    }
+    merged.append(&mut checks);
+    low.micro = merged;
+    Ok(low)
+}
+
+fn op_dest(op: &Op) -> Option<u16> {
+    match *op {
+        Op::Add { d, .. }
+        | Op::Sub { d, .. }
+        | Op::Mul { d, .. }
+        | Op::Mac { d, .. }
+        | Op::Inv { d, .. }
+        | Op::ReadScalar { d }
+        | Op::ReadPoint { d }
+        | Op::Squeeze { d }
+        | Op::InstanceEval { d, .. } => Some(d),
+        _ => None,
+    }
+}
+
+/// `c · Σ_j inst[start+j] · w_j / (x - w_j)` with one batch inversion (a zero denominator
+/// zeroes every term, as in the native interpreter).
+#[allow(clippy::too_many_arguments)]
+fn instance_eval(
+    low: &mut Lowering,
+    x: Src,
+    c: Src,
+    w0: Fr,
+    omega: Fr,
+    start: usize,
+    len: usize,
+    instances_offset: usize,
+) -> Src {
+    use crate::program::fr_word;
+    if len == 0 {
+        return Src::Const([0u8; 32]);
+    }
+    let mut ws = Vec::with_capacity(len);
+    let mut w = w0;
+    for _ in 0..len {
+        ws.push(w);
+        w *= omega;
+    }
+    let mut dens = Vec::with_capacity(len);
+    let mut prefix = Vec::with_capacity(len);
+    for (j, w) in ws.iter().enumerate() {
+        let den = low.val();
+        low.micro
+            .push(Micro::Arith(Arith::Sub, den, x, Src::Const(fr_word(w))));
+        dens.push(den);
+        if j == 0 {
+            prefix.push(den);
+        } else {
+            let p = low.val();
+            low.micro.push(Micro::Arith(
+                Arith::Mul,
+                p,
+                Src::Val(prefix[j - 1]),
+                Src::Val(den),
+            ));
+            prefix.push(p);
+        }
+    }
+    let mut inv = low.val();
+    low.micro.push(Micro::Inv(inv, Src::Val(prefix[len - 1])));
+    let mut sum = Src::Const([0u8; 32]);
+    for j in (0..len).rev() {
+        let invj = if j > 0 {
+            let t = low.val();
+            low.micro.push(Micro::Arith(
+                Arith::Mul,
+                t,
+                Src::Val(inv),
+                Src::Val(prefix[j - 1]),
+            ));
+            let next = low.val();
+            low.micro.push(Micro::Arith(
+                Arith::Mul,
+                next,
+                Src::Val(inv),
+                Src::Val(dens[j]),
+            ));
+            inv = next;
+            t
+        } else {
+            inv
+        };
+        let term = low.val();
+        low.micro.push(Micro::Arith(
+            Arith::Mul,
+            term,
+            Src::Calldata(instances_offset + 32 * (start + j)),
+            Src::Const(fr_word(&ws[j])),
+        ));
+        let s = low.val();
+        low.micro
+            .push(Micro::Mac(s, Src::Val(term), Src::Val(invj), sum));
+        sum = Src::Val(s);
+    }
+    let d = low.val();
+    low.micro.push(Micro::Arith(Arith::Mul, d, sum, c));
+    Src::Val(d)
+}
+
+/// Register of each value: a value's register is free again after its last use.
+fn allocate(low: &Lowering) -> (Vec<usize>, usize) {
+    let mut last_use = vec![usize::MAX; low.values];
+    for (i, m) in low.micro.iter().enumerate() {
+        for v in m.uses() {
+            last_use[v] = i;
+        }
+    }
+    let mut reg = vec![0usize; low.values];
+    let mut free: Vec<usize> = Vec::new();
+    let mut count = 0usize;
+    for (i, m) in low.micro.iter().enumerate() {
+        let mut dying: Vec<usize> = m.uses().into_iter().filter(|&v| last_use[v] == i).collect();
+        dying.sort_unstable();
+        dying.dedup();
+        for v in dying {
+            free.push(reg[v]);
+        }
+        if let Some(d) = m.def() {
+            let r = free.pop().unwrap_or_else(|| {
+                count += 1;
+                count - 1
+            });
+            reg[d] = r;
+            if last_use[d] == usize::MAX {
+                free.push(r);
+            }
+        }
+    }
+    (reg, count)
+}
+
+/// One chunk being assembled: code plus the positions of `PUSH2 fail` immediates.
+#[derive(Default)]
+struct Asm {
+    code: Vec<u8>,
+    fail_jumps: Vec<usize>,
+}
+
+impl Asm {
+    fn op(&mut self, op: u8) {
+        self.code.push(op);
+    }
+
+    /// The shortest `PUSH` of a big-endian word.
+    fn push_word(&mut self, w: &Word) {
+        let skip = w.iter().take_while(|&&b| b == 0).count();
+        if skip == 32 {
+            self.code.push(o::PUSH0);
+            return;
+        }
+        let n = 32 - skip;
+        self.code.push(o::PUSH0 + n as u8);
+        self.code.extend_from_slice(&w[skip..]);
+    }
+
+    fn push(&mut self, v: usize) {
+        let mut w = [0u8; 32];
+        w[24..].copy_from_slice(&(v as u64).to_be_bytes());
+        self.push_word(&w);
+    }
+
+    /// Jumps to the chunk's failure label if the top of the stack is non-zero.
+    fn jump_fail_if(&mut self) {
+        self.code.push(o::PUSH2);
+        self.fail_jumps.push(self.code.len());
+        self.code.extend_from_slice(&[0, 0]);
+        self.code.push(o::JUMPI);
+    }
+
+    fn append(&mut self, other: Asm) {
+        let base = self.code.len();
+        self.fail_jumps
+            .extend(other.fail_jumps.iter().map(|p| p + base));
+        self.code.extend_from_slice(&other.code);
+    }
+
+    fn staticcall_or_fail(
+        &mut self,
+        precompile: usize,
+        input: usize,
+        len: usize,
+        out: usize,
+        out_len: usize,
+    ) {
+        self.push(out_len);
+        self.push(out);
+        self.push(len);
+        self.push(input);
+        self.push(precompile);
+        self.op(o::GAS);
+        self.op(o::STATICCALL);
+        self.op(o::ISZERO);
+        self.jump_fail_if();
+    }
+}
+
+struct Emitter<'a> {
+    reg: &'a [usize],
+    reg_base: usize,
+}
+
+impl Emitter<'_> {
+    fn addr(&self, v: usize) -> usize {
+        self.reg_base + 32 * self.reg[v]
+    }
+
+    /// Pushes an operand (stack: `[r] → [r, value]` above whatever is there).
+    fn load(&self, a: &mut Asm, s: &Src) {
+        match s {
+            Src::Const(w) => a.push_word(w),
+            Src::Calldata(at) => {
+                a.push(*at);
+                a.op(o::CALLDATALOAD);
+            }
+            Src::Val(v) => {
+                a.push(self.addr(*v));
+                a.op(o::MLOAD);
+            }
+        }
+    }
+
+    fn store(&self, a: &mut Asm, v: usize) {
+        a.push(self.addr(v));
+        a.op(o::MSTORE);
+    }
+
+    fn point_to(&self, a: &mut Asm, p: &PointSrc, at: usize) {
+        match p {
+            PointSrc::Const(x, y) => {
+                a.push_word(x);
+                a.push(at);
+                a.op(o::MSTORE);
+                a.push_word(y);
+                a.push(at + 32);
+                a.op(o::MSTORE);
+            }
+            PointSrc::Calldata(from) => {
+                a.push(64);
+                a.push(*from);
+                a.push(at);
+                a.op(o::CALLDATACOPY);
+            }
+        }
+    }
+
+    /// Code of one micro operation; the stack holds `r` (and nothing else) before and after.
+    fn emit(&self, m: &Micro) -> Asm {
+        let mut a = Asm::default();
+        match m {
+            Micro::Arith(kind, d, x, y) => {
+                a.op(o::DUP1);
+                match kind {
+                    Arith::Add | Arith::Mul => {
+                        self.load(&mut a, y);
+                        self.load(&mut a, x);
+                        a.op(if *kind == Arith::Add {
+                            o::ADDMOD
+                        } else {
+                            o::MULMOD
+                        });
+                    }
+                    Arith::Sub => {
+                        // x + (r - y) mod r
+                        self.load(&mut a, y);
+                        a.op(o::DUP2);
+                        a.op(o::SUB);
+                        self.load(&mut a, x);
+                        a.op(o::ADDMOD);
+                    }
+                }
+                self.store(&mut a, *d);
+            }
+            Micro::Mac(d, x, y, c) => {
+                a.op(o::DUP1);
+                self.load(&mut a, c);
+                a.op(o::DUP2);
+                self.load(&mut a, y);
+                self.load(&mut a, x);
+                a.op(o::MULMOD);
+                a.op(o::ADDMOD);
+                self.store(&mut a, *d);
+            }
+            Micro::Inv(d, x) => {
+                for at in [0x00, 0x20, 0x40] {
+                    a.push(0x20);
+                    a.push(at);
+                    a.op(o::MSTORE);
+                }
+                self.load(&mut a, x);
+                a.push(0x60);
+                a.op(o::MSTORE);
+                a.push_word(&R_MINUS_2);
+                a.push(0x80);
+                a.op(o::MSTORE);
+                a.op(o::DUP1);
+                a.push(0xa0);
+                a.op(o::MSTORE);
+                a.staticcall_or_fail(0x05, 0x00, 0xc0, 0x00, 0x20);
+                a.op(o::PUSH0);
+                a.op(o::MLOAD);
+                self.store(&mut a, *d);
+            }
+            Micro::CheckScalar(at) => {
+                // iszero(lt(v, r)) → fail
+                a.op(o::DUP1);
+                a.push(*at);
+                a.op(o::CALLDATALOAD);
+                a.op(o::LT);
+                a.op(o::ISZERO);
+                a.jump_fail_if();
+            }
+            Micro::CheckPoint(at) => {
+                // x → 0x00, y → 0x20
+                a.push(*at);
+                a.op(o::CALLDATALOAD);
+                a.op(o::PUSH0);
+                a.op(o::MSTORE);
+                a.push(*at + 32);
+                a.op(o::CALLDATALOAD);
+                a.push(0x20);
+                a.op(o::MSTORE);
+                let mload = |a: &mut Asm, addr: usize| {
+                    a.push(addr);
+                    a.op(o::MLOAD);
+                };
+                // iszero(and(lt(y, q), lt(x, q))) → fail
+                mload(&mut a, Q_ADDR);
+                mload(&mut a, 0x20);
+                a.op(o::LT);
+                mload(&mut a, Q_ADDR);
+                mload(&mut a, 0x00);
+                a.op(o::LT);
+                a.op(o::AND);
+                a.op(o::ISZERO);
+                a.jump_fail_if();
+                // iszero(or(iszero(or(x, y)), eq(y², x³ + 3))) → fail
+                mload(&mut a, 0x20);
+                mload(&mut a, 0x00);
+                a.op(o::OR);
+                a.op(o::ISZERO);
+                mload(&mut a, Q_ADDR);
+                mload(&mut a, 0x20);
+                a.op(o::DUP1);
+                a.op(o::MULMOD);
+                mload(&mut a, Q_ADDR);
+                a.push(3);
+                mload(&mut a, Q_ADDR);
+                mload(&mut a, Q_ADDR);
+                mload(&mut a, 0x00);
+                a.op(o::DUP1);
+                a.op(o::MULMOD);
+                mload(&mut a, 0x00);
+                a.op(o::MULMOD);
+                a.op(o::ADDMOD);
+                a.op(o::EQ);
+                a.op(o::OR);
+                a.op(o::ISZERO);
+                a.jump_fail_if();
+            }
+            Micro::AbsorbCalldata { tpos, from, len } => {
+                a.push(*len);
+                a.push(*from);
+                a.push(TBUF + tpos);
+                a.op(o::CALLDATACOPY);
+            }
+            Micro::AbsorbWord { tpos, src } => {
+                self.load(&mut a, src);
+                a.push(TBUF + tpos);
+                a.op(o::MSTORE);
+            }
+            Micro::Squeeze { d, len, one } => {
+                if *one {
+                    a.push(1);
+                    a.push(TBUF + 32);
+                    a.op(o::MSTORE8);
+                }
+                a.push(*len);
+                a.push(TBUF);
+                a.op(o::KECCAK256);
+                a.op(o::DUP1);
+                a.push(TBUF);
+                a.op(o::MSTORE);
+                a.op(o::DUP2);
+                a.op(o::SWAP1);
+                a.op(o::MOD);
+                self.store(&mut a, *d);
+            }
+            Micro::MsmAcc(p, s) => {
+                self.point_to(&mut a, p, MUL_IN);
+                self.load(&mut a, s);
+                a.push(MUL_IN + 0x40);
+                a.op(o::MSTORE);
+                a.staticcall_or_fail(0x07, MUL_IN, 0x60, MUL_IN, 0x40);
+                a.staticcall_or_fail(0x06, ACC, 0x80, ACC, 0x40);
+            }
+            Micro::MsmAdd(p) => {
+                self.point_to(&mut a, p, MUL_IN);
+                a.staticcall_or_fail(0x06, ACC, 0x80, ACC, 0x40);
+            }
+            Micro::Pairing(p, g2a, g2b) => {
+                // e(P, G2a) · e(acc, G2b) == 1; the accumulator moves first.
+                a.push(ACC);
+                a.op(o::MLOAD);
+                a.push(0xc0);
+                a.op(o::MSTORE);
+                a.push(ACC + 0x20);
+                a.op(o::MLOAD);
+                a.push(0xe0);
+                a.op(o::MSTORE);
+                self.point_to(&mut a, p, 0x00);
+                for (i, w) in g2a.iter().enumerate() {
+                    a.push_word(w);
+                    a.push(0x40 + 32 * i);
+                    a.op(o::MSTORE);
+                }
+                for (i, w) in g2b.iter().enumerate() {
+                    a.push_word(w);
+                    a.push(0x100 + 32 * i);
+                    a.op(o::MSTORE);
+                }
+                a.staticcall_or_fail(0x08, 0x00, 0x180, 0x00, 0x20);
+                // verdict = (result == 1)
+                a.push(1);
+                a.op(o::PUSH0);
+                a.op(o::MLOAD);
+                a.op(o::EQ);
+                a.op(o::PUSH0);
+                a.op(o::MSTORE);
+                a.push(0x20);
+                a.op(o::PUSH0);
+                a.op(o::RETURN);
+            }
+        }
+        a
+    }
+}
+
+/// Compiles `program` into chunk runtimes (each at most [`CHUNK_LIMIT`] bytes).
+pub fn compile_chunks(program: &Program) -> Result<Chunks> {
+    let proof_padded = program.proof_len.div_ceil(32) * 32;
+    let instances_offset = PROOF_CALLDATA_OFFSET + proof_padded + 0x20;
+    let calldata_len = instances_offset + 32 * program.total_instances();
+    let low = lower(program, instances_offset)?;
+    let (reg, registers) = allocate(&low);
+    let tbuf_len = (program.transcript_bytes + 32).div_ceil(32) * 32 + 32;
+    let reg_base = TBUF + tbuf_len;
+    let state_len = reg_base + 32 * registers - STATE_BASE;
+    let layout = CallLayout {
+        instances_offset,
+        calldata_len,
+        state_len,
+    };
+    let emitter = Emitter {
+        reg: &reg,
+        reg_base,
+    };
+
+    let prologue = |first: bool| -> Asm {
+        let mut a = Asm::default();
+        if !first {
+            a.push(state_len);
+            a.push(calldata_len);
+            a.push(STATE_BASE);
+            a.op(o::CALLDATACOPY);
+        }
+        a.push_word(&Q_WORD);
+        a.push(Q_ADDR);
+        a.op(o::MSTORE);
+        a.push_word(&R_WORD);
+        a
+    };
+    let epilogue = || -> Asm {
+        let mut a = Asm::default();
+        a.push(state_len);
+        a.push(STATE_BASE);
+        a.op(o::RETURN);
+        a
+    };
+    let fail_len = 4; // JUMPDEST PUSH0 PUSH0 REVERT
+    let epilogue_len = epilogue().code.len();
+    let finish = |mut asm: Asm, final_chunk: bool| -> Result<Vec<u8>> {
+        if final_chunk {
+            // A program without a pairing check accepts nothing.
+            asm.op(o::PUSH0);
+            asm.op(o::PUSH0);
+            asm.op(o::MSTORE);
+            asm.push(0x20);
+            asm.op(o::PUSH0);
+            asm.op(o::RETURN);
+        } else {
+            asm.append(epilogue());
+        }
+        let fail = asm.code.len();
+        asm.op(o::JUMPDEST);
+        asm.op(o::PUSH0);
+        asm.op(o::PUSH0);
+        asm.op(o::REVERT);
+        let [hi, lo] = u16::try_from(fail)
+            .map_err(|_| EvmError::ProgramTooLarge {
+                what: "chunk code bytes",
+                value: fail,
+                max: u16::MAX as usize,
+            })?
+            .to_be_bytes();
+        for &p in &asm.fail_jumps {
+            asm.code[p] = hi;
+            asm.code[p + 1] = lo;
+        }
+        if asm.code.len() > CHUNK_LIMIT {
+            return Err(EvmError::ProgramTooLarge {
+                what: "chunk code bytes",
+                value: asm.code.len(),
+                max: CHUNK_LIMIT,
+            });
+        }
+        Ok(asm.code)
+    };
+
+    let mut runtimes = Vec::new();
+    let mut current = prologue(true);
+    let mut ops_in_chunk = 0usize;
+    for m in &low.micro {
+        let code = emitter.emit(m);
+        if ops_in_chunk > 0
+            && current.code.len() + code.code.len() + epilogue_len.max(8) + fail_len > CHUNK_LIMIT
+        {
+            runtimes.push(finish(
+                std::mem::replace(&mut current, prologue(false)),
+                false,
+            )?);
+            ops_in_chunk = 0;
+        }
+        current.append(code);
+        ops_in_chunk += 1;
+    }
+    runtimes.push(finish(current, true)?);
+    tracing::debug!(
+        chunks = runtimes.len(),
+        registers,
+        micro_ops = low.micro.len(),
+        "compiled straight-line chunks"
+    );
+    Ok(Chunks {
+        runtimes,
+        layout,
+        registers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::fr_word;
+    use halo2_proofs::halo2curves::ff::Field;
+
+    #[test]
+    fn constants_match_the_fields() {
+        let minus_one = -Fr::ONE;
+        assert_eq!(fr_of(&fr_word(&minus_one)), Some(minus_one));
+        assert_eq!(fr_word(&(minus_one - Fr::ONE)), R_MINUS_2);
+        assert_eq!(fr_of(&R_WORD), None, "r is not canonical");
+        let q_minus_one = crate::program::fq_word(&-halo2_proofs::halo2curves::bn256::Fq::ONE);
+        assert_eq!(q_minus_one[..31], Q_WORD[..31]);
+        assert_eq!(q_minus_one[31] + 1, Q_WORD[31]);
+    }
+
+    #[test]
+    fn registers_are_reused_after_the_last_use() {
+        let low = Lowering {
+            micro: vec![
+                Micro::Squeeze {
+                    d: 0,
+                    len: 33,
+                    one: true,
+                },
+                Micro::Arith(Arith::Mul, 1, Src::Val(0), Src::Val(0)),
+                Micro::Arith(Arith::Mul, 2, Src::Val(1), Src::Val(1)),
+                Micro::Arith(Arith::Add, 3, Src::Val(2), Src::Const([0u8; 32])),
+                Micro::MsmAcc(PointSrc::Calldata(0x64), Src::Val(3)),
+            ],
+            values: 4,
+        };
+        let (reg, count) = allocate(&low);
+        assert_eq!(count, 1, "{reg:?}");
+    }
+}

@@ -1,0 +1,285 @@
+//! Gas breakdown of `verifyProof`: ours and snark-verifier's reference on the same verifying
+//! key, for the test circuits and for zoo models (hashed input, public output). Prints
+//! markdown tables (`cargo test -p zkgrid-evm --test gas -- --ignored --nocapture`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{PhaseCircuit, RichCircuit, WideCircuit};
+use zkgrid_circuits::model::{
+    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, Visibility,
+};
+use zkgrid_evm::profile::GasProfile;
+use zkgrid_evm::program::Op;
+use zkgrid_evm::{
+    deploy_verifier, generate, verify_proof_calldata, EvmRunner, KzgVerifierParams, Solc,
+    SolcSettings, VERIFIER_CONTRACT,
+};
+use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
+use zkgrid_prover::halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use zkgrid_prover::halo2_proofs::plonk::{Circuit, Expression, VerifyingKey};
+use zkgrid_prover::model::{setup, SetupOptions};
+use zkgrid_prover::{keygen, prove, DevSrsCache, KeygenOptions, Srs};
+
+fn expression_nodes(e: &Expression<Fr>) -> usize {
+    match e {
+        Expression::Negated(a) | Expression::Scaled(a, _) => 1 + expression_nodes(a),
+        Expression::Sum(a, b) | Expression::Product(a, b) => {
+            1 + expression_nodes(a) + expression_nodes(b)
+        }
+        _ => 1,
+    }
+}
+
+/// Commitment and expression counts of a verifying key.
+fn vk_shape(vk: &VerifyingKey<G1Affine>) -> String {
+    let cs = vk.cs();
+    let polys: Vec<&Expression<Fr>> = cs.gates().iter().flat_map(|g| g.polynomials()).collect();
+    let nodes: usize = polys.iter().map(|p| expression_nodes(p)).sum();
+    let max_degree = polys.iter().map(|p| p.degree()).max().unwrap_or(0);
+    let lookup_nodes: usize = cs
+        .lookups()
+        .iter()
+        .flat_map(|l| l.input_expressions().iter().chain(l.table_expressions()))
+        .map(expression_nodes)
+        .sum();
+    let quotient = vk.get_domain().get_quotient_poly_degree();
+    let perm = cs.permutation().get_columns().len();
+    let degree = quotient + 1;
+    let sets = perm.div_ceil(degree.saturating_sub(2).max(1));
+    format!(
+        "k = {k}; advice {adv} (queries {aq}), fixed {fix} (queries {fq}), instance {inst}; \
+         permutation columns {perm} ({sets} product sets); lookups {lk}; quotient chunks {quotient} \
+         (degree {degree}); gates {gates}, constraint polynomials {np}, expression nodes {nodes} \
+         (max degree {max_degree}), lookup expression nodes {lookup_nodes}; \
+         commitments: {adv} advice + {fix} fixed + {perm} permutation + {sets} perm. products + \
+         {l3} lookup (3 per lookup) + {quotient} quotient + 1 random = {total}",
+        k = vk.get_domain().k(),
+        adv = cs.num_advice_columns(),
+        aq = cs.advice_queries().len(),
+        fix = vk.fixed_commitments().len(),
+        fq = cs.fixed_queries().len(),
+        inst = cs.num_instance_columns(),
+        lk = cs.lookups().len(),
+        gates = cs.gates().len(),
+        np = polys.len(),
+        l3 = 3 * cs.lookups().len(),
+        total = cs.num_advice_columns()
+            + vk.fixed_commitments().len()
+            + perm
+            + sets
+            + 3 * cs.lookups().len()
+            + quotient
+            + 1,
+    )
+}
+
+fn program_shape(ops: &[Op], num_slots: usize, code: usize, vk_bytes: usize) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for op in ops {
+        let name = match op {
+            Op::Add { .. } => "add",
+            Op::Sub { .. } => "sub",
+            Op::Mul { .. } => "mul",
+            Op::Mac { .. } => "mac",
+            Op::Inv { .. } => "inv",
+            Op::ReadScalar { .. } => "read_scalar",
+            Op::ReadPoint { .. } => "read_point",
+            Op::Absorb { .. } => "absorb",
+            Op::AbsorbInstances => "absorb_instances",
+            Op::Squeeze { .. } => "squeeze",
+            Op::InstanceEval { .. } => "instance_eval",
+            Op::MsmAcc { .. } => "msm_acc",
+            Op::MsmAdd { .. } => "msm_add",
+            Op::Pairing { .. } => "pairing",
+        };
+        *counts.entry(name).or_default() += 1;
+    }
+    format!(
+        "program: {} ops {:?}, {} slots, {} code bytes, {} VK data bytes",
+        ops.len(),
+        counts,
+        num_slots,
+        code,
+        vk_bytes
+    )
+}
+
+fn print_profile(name: &str, p: &GasProfile) {
+    println!("\n{name}: total {} (success {})", p.total, p.success);
+    println!("| category | detail | gas | share |\n|---|---|---|---|");
+    print!("{}", p.summary().table());
+    let mut top: Vec<(u8, u64, u64)> = p
+        .opcodes
+        .iter()
+        .map(|(&o, u)| (o, u.count, u.gas))
+        .collect();
+    top.sort_by_key(|&(_, _, g)| std::cmp::Reverse(g));
+    let top: Vec<String> = top
+        .iter()
+        .take(12)
+        .map(|(o, c, g)| format!("{o:#04x}×{c}={g}"))
+        .collect();
+    println!("top opcodes: {}", top.join(", "));
+    println!(
+        "memory: max frame {} B, calls {}",
+        p.max_memory_bytes, p.contract_calls
+    );
+}
+
+/// Profiles ours (and the reference, when `reference` is set) on one proof.
+fn measure(
+    name: &str,
+    srs: &Srs,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[Vec<Fr>],
+    proof: &[u8],
+    reference: bool,
+) -> anyhow::Result<()> {
+    println!("\n### {name}\n{}", vk_shape(vk));
+    let lens: Vec<usize> = instances.iter().map(Vec::len).collect();
+    let generated = generate(&KzgVerifierParams::from_srs(srs), vk, &lens)?;
+    let p = &generated.program;
+    println!(
+        "{}",
+        program_shape(&p.ops, p.num_slots, p.code_len(), p.data_blob().len())
+    );
+    let compiled = Solc::pinned().compile(
+        &generated.solidity,
+        VERIFIER_CONTRACT,
+        SolcSettings::default(),
+    )?;
+    let mut evm = EvmRunner::new(true);
+    let deployed = deploy_verifier(&mut evm, &generated, &compiled.creation)?;
+    let flat: Vec<Fr> = instances.concat();
+    let ours = evm.profile_call(
+        deployed.verifier.address,
+        verify_proof_calldata(proof, &flat),
+    )?;
+    anyhow::ensure!(ours.success, "ours rejected");
+    print_profile(
+        &format!(
+            "ours (verifier {} B, VK {:?} B)",
+            deployed.verifier.runtime_size,
+            deployed
+                .vk
+                .iter()
+                .map(|d| d.runtime_size)
+                .collect::<Vec<_>>()
+        ),
+        &ours,
+    );
+    if reference {
+        let source = snark_verifier_sdk::evm::gen_evm_verifier_sol_code::<
+            RichCircuit,
+            snark_verifier_sdk::SHPLONK,
+        >(srs.params(), vk, lens);
+        let source = source.replace("pragma solidity 0.8.19;", "pragma solidity ^0.8.19;");
+        let compiled = Solc::pinned().compile(
+            &source,
+            "Halo2Verifier",
+            SolcSettings {
+                optimize: false,
+                runs: 200,
+                via_ir: false,
+            },
+        )?;
+        let mut revm = EvmRunner::new(false);
+        let d = revm.deploy("reference", compiled.creation)?;
+        let mut calldata: Vec<u8> = flat.iter().flat_map(zkgrid_evm::program::fr_word).collect();
+        calldata.extend_from_slice(proof);
+        let r = revm.profile_call(d.address, calldata)?;
+        anyhow::ensure!(r.success, "reference rejected");
+        print_profile(&format!("reference ({} B)", d.runtime_size), &r);
+        println!(
+            "ratio ours/reference: {:.3}",
+            ours.total as f64 / r.total as f64
+        );
+    }
+    Ok(())
+}
+
+fn circuit_case<C: Circuit<Fr>>(
+    name: &str,
+    k: u32,
+    circuit: &C,
+    instances: Vec<Vec<Fr>>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srs = DevSrsCache::new(dir.path()).load(k)?;
+    let keys = keygen(&srs, &circuit.without_witnesses(), KeygenOptions::default())?;
+    let proof = prove(&srs, keys.pk(), circuit, &instances)?;
+    measure(name, &srs, keys.vk(), &instances, &proof, true)
+}
+
+fn model_case(model_name: &str, reference: bool) -> anyhow::Result<()> {
+    let entry = zoo::get(model_name)?;
+    let model = compile(
+        &entry.onnx,
+        model_name,
+        Some(&entry.calibration),
+        &QuantConfig::default(),
+    )?
+    .model;
+    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+    let dir = tempfile::tempdir()?;
+    let keys = setup(
+        dir.path(),
+        &model,
+        &SetupOptions {
+            visibility,
+            ..SetupOptions::default()
+        },
+    )?;
+    let layout = InstanceLayout::new(&model, visibility);
+    let input = quantize_input(&model, &entry.sample_input)?;
+    let (bundle, _) = keys.prove(&input, recipient_from_address(&[0xb2; 20]))?;
+    anyhow::ensure!(bundle.instances.len() == 1 && bundle.instances[0].len() == layout.len());
+    measure(
+        &format!("{model_name} (hashed input, public output)"),
+        &keys.srs,
+        keys.keys.vk(),
+        &bundle.instances,
+        &bundle.proof,
+        reference,
+    )
+}
+
+#[test]
+#[ignore = "gas report; run with --ignored --nocapture"]
+fn gas_breakdown_test_circuits() -> anyhow::Result<()> {
+    circuit_case(
+        "rich circuit (k = 6, 12 instances)",
+        6,
+        &RichCircuit::new(6),
+        RichCircuit::instances(6),
+    )?;
+    circuit_case(
+        "two-phase circuit (k = 5, 5 instances)",
+        5,
+        &PhaseCircuit::new(5),
+        PhaseCircuit::instances(5),
+    )?;
+    circuit_case(
+        "wide circuit (60 advice, 10 lookups, k = 6)",
+        6,
+        &WideCircuit::new(60, 10),
+        WideCircuit::instances(),
+    )
+}
+
+#[test]
+#[ignore = "gas report; run with --ignored --nocapture"]
+fn gas_breakdown_mlp_tiny() -> anyhow::Result<()> {
+    model_case("mlp_tiny", true)
+}
+
+#[test]
+#[ignore = "gas report; run with --ignored --nocapture"]
+fn gas_breakdown_mlp_small() -> anyhow::Result<()> {
+    model_case(
+        "mlp_small",
+        std::env::var("ZKGRID_GAS_REFERENCE").is_ok_and(|v| v == "1"),
+    )
+}

@@ -36,6 +36,15 @@ pub enum Command {
     /// Example: zkgrid zoo export mlp_small -o models/
     #[command(subcommand)]
     Zoo(ZooCommand),
+    /// Run the REST proving service with in-process workers (SQLite under the data dir).
+    ///
+    /// Example: zkgrid serve --listen 127.0.0.1:8080
+    Serve(ServeArgs),
+    /// Manage API keys.
+    ///
+    /// Example: zkgrid keys create --tenant acme
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// Arguments of `zkgrid compile`.
@@ -90,5 +99,60 @@ pub enum ZooCommand {
         /// Output directory.
         #[arg(short, long)]
         output: PathBuf,
+    },
+}
+
+/// Where the service keeps its state.
+#[derive(Debug, Args, Clone)]
+pub struct DatabaseArgs {
+    /// Database URL. Default: the SQLite file zkgrid.db under the data dir.
+    /// Supported: `sqlite://PATH`.
+    #[arg(long, env = "ZKGRID_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Arguments of `zkgrid serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// In-process workers (each proves one job at a time, using every core).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Largest request body in MiB (413 above it).
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mib: usize,
+    /// Requests per second allowed per API key (sustained).
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Requests allowed per API key in a burst.
+    #[arg(long, default_value_t = 100.0)]
+    pub burst: f64,
+    /// Job lease in seconds: a job whose worker stops heartbeating returns to the queue after it.
+    #[arg(long, default_value_t = 60)]
+    pub lease_secs: u64,
+    /// Attempts per job before it fails for good.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+    /// The database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+/// `zkgrid keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key for a tenant (created when new) and print it. Only its SHA-256 is
+    /// stored: the key cannot be shown again.
+    ///
+    /// Example: zkgrid keys create --tenant acme
+    Create {
+        /// Tenant name.
+        #[arg(long)]
+        tenant: String,
+        /// The database.
+        #[command(flatten)]
+        db: DatabaseArgs,
     },
 }

@@ -7,7 +7,9 @@ use anyhow::Context;
 use crate::cli::{Cli, Command};
 
 pub mod compile;
+pub mod keys;
 pub mod run;
+pub mod serve;
 pub mod zoo;
 
 /// Resolve the data directory: the flag/env value, else $XDG_DATA_HOME/zkgrid, else
@@ -67,5 +69,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compile(a) => compile::run(&a, cli.json),
         Command::Run(a) => run::run(&a, cli.json),
         Command::Zoo(z) => zoo::run(z, cli.json, &data),
+        Command::Serve(a) => serve::run(&a, &data),
+        Command::Keys(k) => keys::run(k, cli.json, &data),
     }
 }

@@ -1,0 +1,424 @@
+//! The proving engine the service and its workers call: key generation, proving, verification
+//! and Solidity verifier generation for stored models, on top of `zkgrid_prover::model`.
+//!
+//! Everything here is synchronous and CPU-bound; async callers run it under
+//! `tokio::task::spawn_blocking`. Keys are derived deterministically from (model, circuit
+//! options, SRS) and cached on disk under the data dir by the prover, and in memory here.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use zkgrid_circuits::model::{
+    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, Visibility,
+};
+use zkgrid_models::compile::CompiledModel;
+use zkgrid_models::{ModelError, QuantizedModel};
+use zkgrid_prover::model::{
+    check_bundle_output, setup_with, verify_bundle, ModelKeys, Progress, ProveTimings,
+    SetupOptions, SrsChoice, DEFAULT_COLUMN_BUDGET,
+};
+use zkgrid_prover::{ProofBundle, ProverError};
+
+/// How many models' keys stay loaded in memory.
+const KEY_CACHE_MODELS: usize = 4;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The model or input is invalid.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Key generation, proving or verification failed.
+    #[error(transparent)]
+    Prover(#[from] ProverError),
+    /// Generating or compiling the Solidity verifier failed.
+    #[error("verifier generation: {0}")]
+    Evm(#[from] zkgrid_evm::EvmError),
+    /// A stored document (compiled model, options, job payload) is unreadable.
+    #[error("stored {what} is unreadable: {detail}")]
+    Stored {
+        /// Which document.
+        what: &'static str,
+        /// The parse error.
+        detail: String,
+    },
+    /// A recipient address is not 0x + 40 hex digits.
+    #[error("recipient {0:?} must be an address: 0x followed by 40 hex digits")]
+    BadRecipient(String),
+}
+
+impl EngineError {
+    /// Whether another attempt may succeed (I/O trouble, a contained panic); model, input and
+    /// circuit errors are permanent.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Prover(ProverError::Io { .. } | ProverError::DependencyPanic { .. })
+        )
+    }
+}
+
+/// Circuit options chosen when a model is uploaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelOptions {
+    /// `public`, `hashed` or `private`.
+    #[schema(value_type = String, example = "public")]
+    pub input_visibility: InputVisibility,
+    /// `public` or `hashed`.
+    #[schema(value_type = String, example = "public")]
+    pub output_visibility: OutputVisibility,
+    /// Most advice columns the layout may use.
+    pub column_budget: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        Self {
+            input_visibility: InputVisibility::Public,
+            output_visibility: OutputVisibility::Public,
+            column_budget: DEFAULT_COLUMN_BUDGET,
+        }
+    }
+}
+
+impl ModelOptions {
+    /// The visibility pair.
+    pub fn visibility(&self) -> Visibility {
+        Visibility::new(self.input_visibility, self.output_visibility)
+    }
+}
+
+/// The input of a prove job, as stored in the job's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvePayload {
+    /// The quantized input (checked against the model when the job was accepted).
+    pub input_q: Vec<i64>,
+    /// Recipient address bound into the proof (0x + 40 hex digits).
+    pub recipient: String,
+}
+
+/// What key generation found, stored with the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeysInfo {
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// Hash of the verifying key.
+    pub vk_hash: String,
+    /// Public instance values per proof.
+    pub instance_values: usize,
+    /// The circuit settings (JSON of `CircuitSettings`).
+    pub settings: serde_json::Value,
+    /// The circuit's shape (JSON of `CircuitShape`: columns, lookups, rows).
+    pub shape: serde_json::Value,
+    /// SRS label (says INSECURE for the dev SRS).
+    pub srs_label: String,
+    /// Whether the SRS is the insecure dev SRS.
+    pub srs_insecure: bool,
+}
+
+/// Timings of a key-generation job, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeygenTimings {
+    /// Planning.
+    pub plan_s: f64,
+    /// SRS load or generation.
+    pub srs_s: f64,
+    /// Key generation or cache load.
+    pub keys_s: f64,
+    /// Whether the keys came from the disk cache.
+    pub cached: bool,
+}
+
+/// A generated, compiled Solidity verifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifierArtifacts {
+    /// Contract name.
+    pub contract: String,
+    /// Solidity source.
+    pub solidity: String,
+    /// Contract ABI.
+    pub abi: serde_json::Value,
+    /// Creation bytecode (0x hex); its constructor takes the VK contract addresses in order.
+    pub bytecode: String,
+    /// Runtime bytecode (0x hex).
+    pub runtime_bytecode: String,
+    /// Creation bytecode of each VK data contract (0x hex), deployed first.
+    pub vk_contracts: Vec<String>,
+    /// Public instance values `verifyProof` expects.
+    pub instance_values: usize,
+    /// The verifying key the contract checks.
+    pub vk_hash: String,
+    /// Whether the verifier trusts the INSECURE dev SRS.
+    pub srs_insecure: bool,
+}
+
+/// The outcome of verifying a bundle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verification {
+    /// `None` when valid, else why not.
+    pub rejection: Option<String>,
+    /// Seconds spent verifying.
+    pub seconds: f64,
+}
+
+/// A [`Progress`] that keeps the latest step for the worker's heartbeat to report.
+#[derive(Clone, Debug, Default)]
+pub struct SharedProgress(Arc<Mutex<Option<String>>>);
+
+impl SharedProgress {
+    /// Takes the step reported since the last call.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+
+    fn set(&self, s: String) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(s);
+        }
+    }
+}
+
+impl Progress for SharedProgress {
+    fn begin(&self, step: &'static str, detail: &str) {
+        self.set(format!("{step} {detail}"));
+    }
+
+    fn end(&self, step: &'static str, seconds: f64) {
+        self.set(format!("{step} done in {seconds:.3}s"));
+    }
+}
+
+/// Parses a stored JSON document.
+pub fn parse_stored<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    v: &serde_json::Value,
+) -> Result<T, EngineError> {
+    T::deserialize(v).map_err(|e| EngineError::Stored {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// Parses `0x` + 40 hex digits.
+pub fn parse_address(s: &str) -> Result<[u8; 20], EngineError> {
+    let h = s
+        .strip_prefix("0x")
+        .ok_or_else(|| EngineError::BadRecipient(s.to_string()))?;
+    let bytes = hex::decode(h).map_err(|_| EngineError::BadRecipient(s.to_string()))?;
+    bytes
+        .try_into()
+        .map_err(|_| EngineError::BadRecipient(s.to_string()))
+}
+
+type KeyCacheKey = (String, ModelOptions);
+
+/// The engine: data dir, SRS choice and an in-memory key cache.
+pub struct Engine {
+    data_dir: PathBuf,
+    srs: SrsChoice,
+    keys: Mutex<HashMap<KeyCacheKey, Arc<ModelKeys>>>,
+    setup_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data_dir", &self.data_dir)
+            .field("srs", &self.srs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine caching SRS and keys under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>, srs: SrsChoice) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            srs,
+            keys: Mutex::new(HashMap::new()),
+            setup_lock: Mutex::new(()),
+        }
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn cached(&self, key: &KeyCacheKey) -> Option<Arc<ModelKeys>> {
+        self.keys.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    /// Keys for `model` with `opts`: from memory, else the disk cache, else generated.
+    pub fn keys(
+        &self,
+        model: &CompiledModel,
+        opts: &ModelOptions,
+        progress: &dyn Progress,
+    ) -> Result<Arc<ModelKeys>, EngineError> {
+        let key = (model.model_hash.clone(), *opts);
+        if let Some(k) = self.cached(&key) {
+            return Ok(k);
+        }
+        // One setup at a time: two workers never generate the same keys concurrently.
+        let _guard = self.setup_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = self.cached(&key) {
+            return Ok(k);
+        }
+        let setup = SetupOptions {
+            visibility: opts.visibility(),
+            column_budget: opts.column_budget,
+            srs: self.srs.clone(),
+        };
+        let keys = Arc::new(setup_with(&self.data_dir, &model.model, &setup, progress)?);
+        if let Ok(mut m) = self.keys.lock() {
+            if m.len() >= KEY_CACHE_MODELS {
+                m.clear();
+            }
+            m.insert(key, keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// The key-generation job: plan, SRS, keys.
+    pub fn keygen(
+        &self,
+        model: &CompiledModel,
+        opts: &ModelOptions,
+        progress: &dyn Progress,
+    ) -> Result<(KeysInfo, KeygenTimings), EngineError> {
+        let keys = self.keys(model, opts, progress)?;
+        let to_value = |v: serde_json::Result<serde_json::Value>| {
+            v.map_err(|source| EngineError::Prover(ProverError::BundleSerialize { source }))
+        };
+        let info = KeysInfo {
+            k: keys.plan.settings.k,
+            vk_hash: keys.keys.vk_hash().to_string(),
+            instance_values: InstanceLayout::new(&keys.model, keys.plan.settings.visibility).len(),
+            settings: to_value(serde_json::to_value(keys.plan.settings))?,
+            shape: to_value(serde_json::to_value(keys.plan.shape))?,
+            srs_label: keys.srs.label(),
+            srs_insecure: keys.srs.insecure(),
+        };
+        let t = keys.timings;
+        Ok((
+            info,
+            KeygenTimings {
+                plan_s: t.plan_s,
+                srs_s: t.srs_s,
+                keys_s: t.keys_s,
+                cached: t.cached,
+            },
+        ))
+    }
+
+    /// The prove job: prove, verify natively (inside `prove_with`) and check the decoded output.
+    pub fn prove(
+        &self,
+        model: &CompiledModel,
+        opts: &ModelOptions,
+        payload: &ProvePayload,
+        progress: &dyn Progress,
+    ) -> Result<(ProofBundle, ProveTimings), EngineError> {
+        let recipient = recipient_from_address(&parse_address(&payload.recipient)?);
+        let keys = self.keys(model, opts, progress)?;
+        let (bundle, timings) = keys.prove_with(&payload.input_q, recipient, progress)?;
+        check_bundle_output(&model.model, &bundle)?;
+        Ok((bundle, timings))
+    }
+
+    /// Verifies a bundle with the verifying key indexed under the data dir; with `model`, also
+    /// checks the decoded output against the instances. A proof that does not verify is a
+    /// rejection, not an error; an unknown verifying key is an error.
+    pub fn verify(
+        &self,
+        bundle: &ProofBundle,
+        model: Option<&QuantizedModel>,
+    ) -> Result<Verification, EngineError> {
+        let t = Instant::now();
+        let rejection = match verify_bundle(&self.data_dir, bundle, &self.srs) {
+            Ok(_) => match model.map(|m| check_bundle_output(m, bundle)) {
+                Some(Err(e)) => Some(e.to_string()),
+                _ => None,
+            },
+            Err(e @ ProverError::UnknownVk { .. }) => return Err(e.into()),
+            Err(
+                e @ (ProverError::VerificationFailed { .. }
+                | ProverError::VkHashMismatch { .. }
+                | ProverError::BundleKMismatch { .. }
+                | ProverError::InstanceColumns { .. }
+                | ProverError::InstanceTooLong { .. }
+                | ProverError::TrailingProofBytes { .. }
+                | ProverError::OutputMismatch(_)),
+            ) => Some(e.to_string()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Verification {
+            rejection,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Generates the Solidity verifier for the model's key and compiles it with the pinned solc.
+    pub fn verifier(
+        &self,
+        model: &CompiledModel,
+        opts: &ModelOptions,
+    ) -> Result<VerifierArtifacts, EngineError> {
+        use zkgrid_evm::{generate, KzgVerifierParams, Solc, SolcSettings, VERIFIER_CONTRACT};
+        let keys = self.keys(model, opts, &zkgrid_prover::model::NoProgress)?;
+        let instance_values = InstanceLayout::new(&keys.model, keys.plan.settings.visibility).len();
+        let generated = generate(
+            &KzgVerifierParams::from_srs(&keys.srs),
+            keys.keys.vk(),
+            &[instance_values],
+        )?;
+        let compiled = Solc::pinned().compile(
+            &generated.solidity,
+            VERIFIER_CONTRACT,
+            SolcSettings::default(),
+        )?;
+        let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+        Ok(VerifierArtifacts {
+            contract: VERIFIER_CONTRACT.to_string(),
+            abi: compiled.abi,
+            bytecode: hex0x(&compiled.creation),
+            runtime_bytecode: hex0x(&compiled.runtime),
+            vk_contracts: generated
+                .vk_creation_codes()
+                .iter()
+                .map(|c| hex0x(c))
+                .collect(),
+            solidity: generated.solidity,
+            instance_values,
+            vk_hash: keys.keys.vk_hash().to_string(),
+            srs_insecure: keys.srs.insecure(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert!(parse_address("0x0000000000000000000000000000000000000011").is_ok());
+        assert!(matches!(
+            parse_address("0x11"),
+            Err(EngineError::BadRecipient(_))
+        ));
+        assert!(matches!(
+            parse_address("11"),
+            Err(EngineError::BadRecipient(_))
+        ));
+        assert!(matches!(
+            parse_address("0xzz00000000000000000000000000000000000011"),
+            Err(EngineError::BadRecipient(_))
+        ));
+    }
+}

@@ -331,6 +331,22 @@ pub enum ProverError {
     /// A bundle's decoded output disagrees with its public instances.
     #[error("bundle output does not match its public instances: {0}")]
     OutputMismatch(String),
+    /// A test vector failed one of its replay checks.
+    #[error("test vector {vector}: {what}")]
+    VectorMismatch {
+        /// The vector's name.
+        vector: String,
+        /// Which check failed and how.
+        what: String,
+    },
+    /// A file is larger than the limit for its kind.
+    #[error("{path} is larger than the {limit} byte limit")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
 }
 
 impl ProverError {

@@ -13,6 +13,7 @@
 //! | [`bundle`] | [`ProofBundle`] JSON with strict, typed parsing |
 //! | [`model`] | the model pipeline: [`model::setup`] (plan, SRS, cached keys), [`model::ModelKeys::prove`], [`model::verify_bundle`] |
 //! | [`estimate`] | [`estimate_proving_memory`] for capacity planning |
+//! | [`vectors`] | committed test vectors: [`vectors::generate`], [`vectors::replay`] |
 //! | [`error`] | [`ProverError`] |
 //!
 //! Typical flow:
@@ -33,6 +34,7 @@ pub mod keys;
 pub mod model;
 pub mod proof;
 pub mod srs;
+pub mod vectors;
 mod util;
 
 pub use bundle::{ProofBundle, BUNDLE_FORMAT_VERSION};

@@ -160,17 +160,62 @@ fn read_meta(path: &Path) -> Result<KeyMeta> {
     })
 }
 
+/// Receives the start and end of each long step of [`setup_with`] and [`ModelKeys::prove_with`]
+/// (the CLI draws progress bars from it; every step is also a `tracing` span).
+pub trait Progress {
+    /// `step` started; `detail` says what it works on (e.g. `k=12`).
+    fn begin(&self, step: &'static str, detail: &str);
+    /// `step` finished after `seconds`.
+    fn end(&self, step: &'static str, seconds: f64);
+}
+
+/// A [`Progress`] that reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&self, _: &'static str, _: &str) {}
+    fn end(&self, _: &'static str, _: f64) {}
+}
+
+/// Runs `f` as step `name`: a tracing span plus [`Progress`] begin/end; returns its result and time.
+fn step<T>(
+    progress: &dyn Progress,
+    name: &'static str,
+    detail: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<(T, f64)> {
+    let _span = tracing::info_span!("step", step = name, detail).entered();
+    progress.begin(name, detail);
+    let t = Instant::now();
+    let out = f()?;
+    let secs = t.elapsed().as_secs_f64();
+    progress.end(name, secs);
+    tracing::info!(step = name, seconds = secs, "done");
+    Ok((out, secs))
+}
+
 /// Plan the circuit, load/generate the SRS and load/generate the keys (cached under `data_dir`).
-#[tracing::instrument(skip_all, fields(model = %model.name))]
 pub fn setup(data_dir: &Path, model: &QuantizedModel, opts: &SetupOptions) -> Result<ModelKeys> {
-    let t = Instant::now();
+    setup_with(data_dir, model, opts, &NoProgress)
+}
+
+/// [`setup`], reporting each step to `progress`.
+#[tracing::instrument(skip_all, fields(model = %model.name))]
+pub fn setup_with(
+    data_dir: &Path,
+    model: &QuantizedModel,
+    opts: &SetupOptions,
+    progress: &dyn Progress,
+) -> Result<ModelKeys> {
     let model_hash = model.hash()?;
-    let plan = plan(model, opts.visibility, opts.column_budget)?;
-    let plan_s = t.elapsed().as_secs_f64();
+    let (plan, plan_s) = step(progress, "plan", &model.name, || {
+        Ok(plan(model, opts.visibility, opts.column_budget)?)
+    })?;
     let k = plan.settings.k;
-    let t = Instant::now();
-    let srs = load_srs(data_dir, &opts.srs, k)?;
-    let srs_s = t.elapsed().as_secs_f64();
+    let (srs, srs_s) = step(progress, "srs", &format!("k={k}"), || {
+        load_srs(data_dir, &opts.srs, k)
+    })?;
     let fp = srs.fingerprint();
     let fp_short: String = fp.trim_start_matches("0x").chars().take(16).collect();
     let key_dir = data_dir
@@ -181,18 +226,29 @@ pub fn setup(data_dir: &Path, model: &QuantizedModel, opts: &SetupOptions) -> Re
     let model = Arc::new(model.clone());
     let t = Instant::now();
     let mut cached = false;
-    let keys = match read_meta(&meta_path).and_then(|meta| {
-        let vk_hash: VkHash = meta.vk_hash.parse()?;
-        read_pk::<ModelCircuit>(&pk_path, &srs, meta.settings, Some(&vk_hash))
-    }) {
-        Ok(keys) => {
+    // Cached keys are used when present and valid; anything else regenerates them.
+    let loaded = if meta_path.exists() {
+        match step(progress, "load keys", &format!("k={k}"), || {
+            let meta = read_meta(&meta_path)?;
+            let vk_hash: VkHash = meta.vk_hash.parse()?;
+            read_pk::<ModelCircuit>(&pk_path, &srs, meta.settings, Some(&vk_hash))
+        }) {
+            Ok((keys, _)) => Some(keys),
+            Err(e) => {
+                tracing::warn!(error = %e, "cached keys unusable; regenerating");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let keys = match loaded {
+        Some(keys) => {
             cached = true;
             keys
         }
-        Err(e) => {
-            if meta_path.exists() {
-                tracing::warn!(error = %e, "cached keys unusable; regenerating");
-            }
+        None => {
+            step(progress, "keygen", &format!("k={k}"), || {
             let circuit = ModelCircuit::from_arc(model.clone(), plan.settings, None)?;
             let keys = keygen(&srs, &circuit, KeygenOptions::default())?;
             write_pk(&keys, &pk_path)?;
@@ -209,7 +265,9 @@ pub fn setup(data_dir: &Path, model: &QuantizedModel, opts: &SetupOptions) -> Re
             let index = data_dir.join("vks").join(keys.vk_hash().to_string());
             write_vk(keys.vk(), &index.join("vk.bin"))?;
             write_json(&index.join("meta.json"), &meta)?;
-            keys
+            Ok(keys)
+            })?
+            .0
         }
     };
     let keys_s = t.elapsed().as_secs_f64();
@@ -251,29 +309,41 @@ pub struct DecodedOutput {
 impl ModelKeys {
     /// Prove the model on a quantized input, binding the proof to `recipient`. The fresh proof
     /// is verified natively before it is returned.
-    #[tracing::instrument(skip_all, fields(model = %self.model.name, k = self.plan.settings.k))]
     pub fn prove(&self, input_q: &[i64], recipient: Fr) -> Result<(ProofBundle, ProveTimings)> {
-        let t = Instant::now();
-        let exec = execute(&self.model, input_q)?;
-        let output = exec.output().to_vec();
+        self.prove_with(input_q, recipient, &NoProgress)
+    }
+
+    /// [`ModelKeys::prove`], reporting each step to `progress`.
+    #[tracing::instrument(skip_all, fields(model = %self.model.name, k = self.plan.settings.k))]
+    pub fn prove_with(
+        &self,
+        input_q: &[i64],
+        recipient: Fr,
+        progress: &dyn Progress,
+    ) -> Result<(ProofBundle, ProveTimings)> {
         let vis = self.plan.settings.visibility;
-        let inst = instances(&self.model, vis, input_q, &output, recipient)?;
-        let circuit = ModelCircuit::from_arc(
-            self.model.clone(),
-            self.plan.settings,
-            Some(ModelWitness {
-                input: input_q.to_vec(),
-                recipient,
-            }),
-        )?;
-        let witness_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let columns = vec![inst];
-        let proof = prove(&self.srs, self.keys.pk(), &circuit, &columns)?;
-        let prove_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        verify(&self.srs, self.keys.vk(), &columns, &proof)?;
-        let verify_s = t.elapsed().as_secs_f64();
+        let ((output, circuit, columns), witness_s) =
+            step(progress, "witness", &self.model.name, || {
+                let exec = execute(&self.model, input_q)?;
+                let output = exec.output().to_vec();
+                let inst = instances(&self.model, vis, input_q, &output, recipient)?;
+                let circuit = ModelCircuit::from_arc(
+                    self.model.clone(),
+                    self.plan.settings,
+                    Some(ModelWitness {
+                        input: input_q.to_vec(),
+                        recipient,
+                    }),
+                )?;
+                Ok((output, circuit, vec![inst]))
+            })?;
+        let k = self.plan.settings.k;
+        let (proof, prove_s) = step(progress, "prove", &format!("k={k}"), || {
+            prove(&self.srs, self.keys.pk(), &circuit, &columns)
+        })?;
+        let ((), verify_s) = step(progress, "verify", "native", || {
+            verify(&self.srs, self.keys.vk(), &columns, &proof)
+        })?;
         let scale = self.model.output_scale();
         let decoded = DecodedOutput {
             shape: self.model.output_shape().to_vec(),
@@ -331,19 +401,34 @@ pub fn check_bundle_output(model: &QuantizedModel, bundle: &ProofBundle) -> Resu
     Ok(decoded)
 }
 
-/// Verify a bundle with the verifying key indexed under `data_dir/vks/<vk hash>` (written by
-/// [`setup`]), using the SRS `choice` (the dev SRS by default).
-pub fn verify_bundle(data_dir: &Path, bundle: &ProofBundle, choice: &SrsChoice) -> Result<KeyMeta> {
-    let dir = data_dir.join("vks").join(bundle.vk_hash.to_string());
+/// The verifying key indexed under `data_dir/vks/<vk hash>` by [`setup`], with its metadata.
+pub fn load_indexed_vk(
+    data_dir: &Path,
+    vk_hash: &VkHash,
+) -> Result<(halo2_proofs::plonk::VerifyingKey<halo2_proofs::halo2curves::bn256::G1Affine>, KeyMeta)>
+{
+    let dir = data_dir.join("vks").join(vk_hash.to_string());
     let meta_path = dir.join("meta.json");
     if !meta_path.exists() {
         return Err(ProverError::UnknownVk {
-            vk_hash: bundle.vk_hash.to_string(),
+            vk_hash: vk_hash.to_string(),
             dir,
         });
     }
     let meta = read_meta(&meta_path)?;
     let (vk, _) = read_vk::<ModelCircuit>(&dir.join("vk.bin"), meta.settings)?;
+    Ok((vk, meta))
+}
+
+/// The SRS of `choice` at size `k` (the dev SRS is cached under `data_dir`).
+pub fn srs_for(data_dir: &Path, choice: &SrsChoice, k: u32) -> Result<Srs> {
+    load_srs(data_dir, choice, k)
+}
+
+/// Verify a bundle with the verifying key indexed under `data_dir/vks/<vk hash>` (written by
+/// [`setup`]), using the SRS `choice` (the dev SRS by default).
+pub fn verify_bundle(data_dir: &Path, bundle: &ProofBundle, choice: &SrsChoice) -> Result<KeyMeta> {
+    let (vk, meta) = load_indexed_vk(data_dir, &bundle.vk_hash)?;
     let srs = load_srs(data_dir, choice, bundle.k)?;
     bundle.verify(&srs, &vk)?;
     Ok(meta)

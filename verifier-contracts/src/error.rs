@@ -181,6 +181,71 @@ pub enum EvmError {
         /// The limit.
         limit: usize,
     },
+
+    /// The local anvil node did not start.
+    #[error("anvil on 127.0.0.1:{port} did not start: {problem}")]
+    AnvilStart {
+        /// The port it was started on.
+        port: u16,
+        /// What went wrong (exit status and stderr, or a timeout).
+        problem: String,
+    },
+
+    /// A JSON-RPC request failed (transport error or an error answer that is not a revert).
+    #[error("json-rpc {op}: {source}")]
+    Rpc {
+        /// What was being done.
+        op: &'static str,
+        /// The transport error (boxed: it is large).
+        #[source]
+        source: Box<alloy::transports::TransportError>,
+    },
+
+    /// Waiting for a sent transaction's receipt failed.
+    #[error("{what}: waiting for the receipt: {source}")]
+    PendingTx {
+        /// Which call.
+        what: &'static str,
+        /// The error (boxed: it is large).
+        #[source]
+        source: Box<alloy::providers::PendingTransactionError>,
+    },
+
+    /// An RPC endpoint string is not a URL.
+    #[error("invalid rpc url {url:?}")]
+    InvalidRpcUrl {
+        /// The rejected string.
+        url: String,
+    },
+
+    /// A transaction was mined but failed (status 0).
+    #[error("{what}: transaction {tx_hash} failed on chain (gas used {gas_used})")]
+    TxFailed {
+        /// Which call.
+        what: &'static str,
+        /// Transaction hash (hex).
+        tx_hash: String,
+        /// Gas used.
+        gas_used: u64,
+    },
+
+    /// A call (not to the settlement contract) reverted on a node.
+    #[error("{what} reverted (0x{data})", data = hex::encode(data))]
+    Reverted {
+        /// Which call.
+        what: &'static str,
+        /// Revert data.
+        data: Vec<u8>,
+    },
+
+    /// A receipt lacks what the call must produce (a contract address, an event).
+    #[error("{what}: receipt has no {missing}")]
+    MissingInReceipt {
+        /// Which call.
+        what: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
 }
 
 /// Result alias for this crate.

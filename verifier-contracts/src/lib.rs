@@ -17,6 +17,8 @@
 //! | [`profile`] | gas profile of a call: precompiles, Keccak, memory, opcodes |
 //! | [`abi`] | the Solidity ABI subset the contracts need (calls, reverts, events) |
 //! | [`settlement`] | `Settlement.sol`: escrowed tasks paid for verified proofs |
+//! | [`anvil`] | a local anvil node (pinned npm package) on 127.0.0.1, killed on drop |
+//! | [`rpc`] | the same deployments and settlement calls on a JSON-RPC node through alloy |
 //! | [`error`] | [`EvmError`] |
 //!
 //! ```text
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod anvil;
 pub mod codegen;
 pub mod compile;
 pub mod error;
@@ -41,6 +44,7 @@ pub mod evm;
 pub mod interpret;
 pub mod profile;
 pub mod program;
+pub mod rpc;
 pub mod settlement;
 pub mod solc;
 pub mod solidity;

@@ -2,11 +2,11 @@
 //! standard-JSON interface, driven by `scripts/solc-standard-json.js`.
 //!
 //! [`Solc::ensure_installed`] runs `npm ci` into the crate's `node_modules/` when the compiler
-//! is missing (npm's cache goes to `.npm-cache/` in the same directory; both are git-ignored).
+//! (or another package pinned in `package.json`, such as anvil) is missing (npm's cache goes to `.npm-cache/` in the same directory; both are git-ignored).
 //! No compiler is downloaded at run time: the `solc` package ships the compiler.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
@@ -73,45 +73,9 @@ impl Solc {
         self.dir.join("scripts").join("solc-standard-json.js")
     }
 
-    fn compiler_file(&self) -> PathBuf {
-        self.dir
-            .join("node_modules")
-            .join("solc")
-            .join("soljson.js")
-    }
-
     /// Installs the pinned compiler with `npm ci` unless it is already present.
     pub fn ensure_installed(&self) -> Result<()> {
-        let _guard = install_lock()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if self.compiler_file().is_file() {
-            return Ok(());
-        }
-        tracing::info!(dir = %self.dir.display(), "installing pinned solc-js with npm ci");
-        let cache = self.dir.join(".npm-cache");
-        let output = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&self.dir)
-            .arg("--no-audit")
-            .arg("--no-fund")
-            .arg("--cache")
-            .arg(&cache)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| EvmError::io("run", "npm", e))?;
-        if !output.status.success() {
-            return Err(tool_failed("npm ci", &output));
-        }
-        if !self.compiler_file().is_file() {
-            return Err(EvmError::io(
-                "find",
-                self.compiler_file(),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
-        }
-        Ok(())
+        ensure_node_modules(&self.dir)
     }
 
     fn run_node(&self, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
@@ -201,7 +165,54 @@ impl Solc {
     }
 }
 
-fn tool_failed(tool: &'static str, output: &std::process::Output) -> EvmError {
+/// Files that `npm ci` in `dir` must produce: one per package pinned in `package.json`.
+pub(crate) fn pinned_files(dir: &Path) -> [PathBuf; 2] {
+    let modules = dir.join("node_modules");
+    [
+        modules.join("solc").join("soljson.js"),
+        crate::anvil::binary_in(dir),
+    ]
+}
+
+/// Runs `npm ci` in `dir` (the lock-protected install of every pinned package) unless all
+/// pinned packages are already present. Serialized within the process.
+pub(crate) fn ensure_node_modules(dir: &Path) -> Result<()> {
+    let _guard = install_lock()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let required = pinned_files(dir);
+    if required.iter().all(|f| f.is_file()) {
+        return Ok(());
+    }
+    tracing::info!(dir = %dir.display(), "installing pinned npm packages (solc-js, anvil) with npm ci");
+    let cache = dir.join(".npm-cache");
+    let output = Command::new("npm")
+        .arg("ci")
+        .arg("--prefix")
+        .arg(dir)
+        .arg("--no-audit")
+        .arg("--no-fund")
+        .arg("--cache")
+        .arg(&cache)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| EvmError::io("run", "npm", e))?;
+    if !output.status.success() {
+        return Err(tool_failed("npm ci", &output));
+    }
+    for file in required {
+        if !file.is_file() {
+            return Err(EvmError::io(
+                "find",
+                file,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn tool_failed(tool: &'static str, output: &std::process::Output) -> EvmError {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let tail: String = stderr
         .chars()

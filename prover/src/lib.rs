@@ -34,8 +34,8 @@ pub mod keys;
 pub mod model;
 pub mod proof;
 pub mod srs;
-pub mod vectors;
 mod util;
+pub mod vectors;
 
 pub use bundle::{ProofBundle, BUNDLE_FORMAT_VERSION};
 pub use error::{ProverError, Result};

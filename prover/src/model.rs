@@ -5,6 +5,7 @@
 //! circuit settings and the SRS, so any worker can rebuild them):
 //!
 //! ```text
+//! keys/<model hash>/plan-<options digest>.json          # the planner's choice (planning is slow)
 //! keys/<model hash>/<settings digest>-<srs fingerprint prefix>/{pk.bin, vk.bin, meta.json}
 //! vks/<vk hash>/{vk.bin, meta.json}      # index used by `verify` to find the key of a bundle
 //! ```
@@ -152,6 +153,31 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| ProverError::io("rename", path, e))
 }
 
+/// Digest of what a plan depends on besides the model: visibility, column budget and the
+/// planner's version (this crate's version).
+fn plan_digest(opts: &SetupOptions) -> Result<String> {
+    let key = serde_json::json!({
+        "visibility": opts.visibility,
+        "column_budget": opts.column_budget,
+        "planner": env!("CARGO_PKG_VERSION"),
+    });
+    let bytes =
+        serde_json::to_vec(&key).map_err(|source| ProverError::BundleSerialize { source })?;
+    Ok(hex::encode(&Sha256::digest(bytes)[..8]))
+}
+
+/// A cached plan, or `None` when absent or unreadable (then the caller re-plans).
+fn read_plan(path: &Path) -> Option<Plan> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cached plan unreadable; re-planning");
+            None
+        }
+    }
+}
+
 fn read_meta(path: &Path) -> Result<KeyMeta> {
     let bytes = std::fs::read(path).map_err(|e| ProverError::io("read", path, e))?;
     serde_json::from_slice(&bytes).map_err(|source| ProverError::KeyMetadata {
@@ -209,8 +235,20 @@ pub fn setup_with(
     progress: &dyn Progress,
 ) -> Result<ModelKeys> {
     let model_hash = model.hash()?;
+    // Planning lays out every candidate pool; its result is cached per (model, options).
+    let plan_path = data_dir
+        .join("keys")
+        .join(&model_hash)
+        .join(format!("plan-{}.json", plan_digest(opts)?));
     let (plan, plan_s) = step(progress, "plan", &model.name, || {
-        Ok(plan(model, opts.visibility, opts.column_budget)?)
+        match read_plan(&plan_path) {
+            Some(p) => Ok(p),
+            None => {
+                let p = plan(model, opts.visibility, opts.column_budget)?;
+                write_json(&plan_path, &p)?;
+                Ok(p)
+            }
+        }
     })?;
     let k = plan.settings.k;
     let (srs, srs_s) = step(progress, "srs", &format!("k={k}"), || {
@@ -249,23 +287,23 @@ pub fn setup_with(
         }
         None => {
             step(progress, "keygen", &format!("k={k}"), || {
-            let circuit = ModelCircuit::from_arc(model.clone(), plan.settings, None)?;
-            let keys = keygen(&srs, &circuit, KeygenOptions::default())?;
-            write_pk(&keys, &pk_path)?;
-            write_vk(keys.vk(), &key_dir.join("vk.bin"))?;
-            let meta = KeyMeta {
-                model_hash: model_hash.clone(),
-                settings: plan.settings,
-                vk_hash: keys.vk_hash().to_string(),
-                srs_label: srs.label(),
-                srs_fingerprint: fp.clone(),
-                srs_insecure: srs.insecure(),
-            };
-            write_json(&meta_path, &meta)?;
-            let index = data_dir.join("vks").join(keys.vk_hash().to_string());
-            write_vk(keys.vk(), &index.join("vk.bin"))?;
-            write_json(&index.join("meta.json"), &meta)?;
-            Ok(keys)
+                let circuit = ModelCircuit::from_arc(model.clone(), plan.settings, None)?;
+                let keys = keygen(&srs, &circuit, KeygenOptions::default())?;
+                write_pk(&keys, &pk_path)?;
+                write_vk(keys.vk(), &key_dir.join("vk.bin"))?;
+                let meta = KeyMeta {
+                    model_hash: model_hash.clone(),
+                    settings: plan.settings,
+                    vk_hash: keys.vk_hash().to_string(),
+                    srs_label: srs.label(),
+                    srs_fingerprint: fp.clone(),
+                    srs_insecure: srs.insecure(),
+                };
+                write_json(&meta_path, &meta)?;
+                let index = data_dir.join("vks").join(keys.vk_hash().to_string());
+                write_vk(keys.vk(), &index.join("vk.bin"))?;
+                write_json(&index.join("meta.json"), &meta)?;
+                Ok(keys)
             })?
             .0
         }
@@ -405,8 +443,10 @@ pub fn check_bundle_output(model: &QuantizedModel, bundle: &ProofBundle) -> Resu
 pub fn load_indexed_vk(
     data_dir: &Path,
     vk_hash: &VkHash,
-) -> Result<(halo2_proofs::plonk::VerifyingKey<halo2_proofs::halo2curves::bn256::G1Affine>, KeyMeta)>
-{
+) -> Result<(
+    halo2_proofs::plonk::VerifyingKey<halo2_proofs::halo2curves::bn256::G1Affine>,
+    KeyMeta,
+)> {
     let dir = data_dir.join("vks").join(vk_hash.to_string());
     let meta_path = dir.join("meta.json");
     if !meta_path.exists() {

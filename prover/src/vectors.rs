@@ -341,7 +341,10 @@ pub fn replay(
     if vk_hash != v.bundle.vk_hash {
         return Err(mismatch(
             name,
-            format!("vk hash {vk_hash} differs from the bundle's {}", v.bundle.vk_hash),
+            format!(
+                "vk hash {vk_hash} differs from the bundle's {}",
+                v.bundle.vk_hash
+            ),
         ));
     }
     checks.push("vk parses for the model circuit, hash = bundle's");
@@ -458,8 +461,10 @@ pub fn default_specs(repo: &Path) -> Result<Vec<VectorSpec>> {
     }
     for peer in ["mlp_small", "mlp_wide", "cnn_small"] {
         let dir = repo.join("models/tests/fixtures/peer").join(peer);
-        let graph =
-            zkgrid_models::onnx::import_onnx(&read_limited(&dir.join("network.onnx"), MAX_ONNX_BYTES)?, peer)?;
+        let graph = zkgrid_models::onnx::import_onnx(
+            &read_limited(&dir.join("network.onnx"), MAX_ONNX_BYTES)?,
+            peer,
+        )?;
         let input = read_input(&dir.join("input.json"), &graph.input_shape)?;
         specs.push(VectorSpec {
             name: format!("peer_{peer}"),
@@ -494,7 +499,9 @@ mod tests {
         assert!(j.contains("\"kind\":\"onnx\""), "{j}");
         let back: ModelSource = serde_json::from_str(&j).expect("round trip");
         assert_eq!(back, s);
-        assert!(serde_json::from_str::<ModelSource>(r#"{"kind":"zoo","name":"x","extra":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ModelSource>(r#"{"kind":"zoo","name":"x","extra":1}"#).is_err()
+        );
         assert!(serde_json::from_str::<ModelSource>(r#"{"kind":"url","name":"x"}"#).is_err());
     }
 

@@ -44,11 +44,18 @@ fn committed_vectors_match_the_specs_and_vks_are_reproducible() -> Result<()> {
     let mut want: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     names.sort();
     want.sort();
-    ensure!(names == want, "test-vectors/ holds {names:?}, expected {want:?}");
+    ensure!(
+        names == want,
+        "test-vectors/ holds {names:?}, expected {want:?}"
+    );
     for spec in &specs {
         let file = dir.join(format!("{}.json", spec.name));
         let v = TestVector::from_json(&spec.name, &std::fs::read(&file)?)?;
-        ensure!(v.input == spec.input, "{}: input differs from the spec", spec.name);
+        ensure!(
+            v.input == spec.input,
+            "{}: input differs from the spec",
+            spec.name
+        );
         ensure!(
             v.settings.visibility == spec.visibility,
             "{}: visibility differs from the spec",
@@ -70,6 +77,9 @@ fn committed_vectors_match_the_specs_and_vks_are_reproducible() -> Result<()> {
     Ok(())
 }
 
+/// A change to a vector.
+type Mutation = Box<dyn Fn(&mut TestVector)>;
+
 #[test]
 fn a_tampered_vector_fails_replay_with_the_check_named() -> Result<()> {
     let repo = repo();
@@ -77,14 +87,20 @@ fn a_tampered_vector_fails_replay_with_the_check_named() -> Result<()> {
     let v = TestVector::from_json("mlp_tiny", &std::fs::read(&src)?)?;
     let tmp = tempfile::tempdir()?;
     let data = tempfile::tempdir()?;
-    let cases: Vec<(&str, Box<dyn Fn(&mut TestVector)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         ("expected", Box::new(|v| v.expected_output[0] += 1)),
         ("model hash", Box::new(|v| v.model_hash = "00".repeat(32))),
-        ("instances", Box::new(|v| v.recipient = format!("0x{}", "22".repeat(20)))),
-        ("verification", Box::new(|v| {
-            let n = v.bundle.proof.len();
-            v.bundle.proof[n / 2] ^= 1;
-        })),
+        (
+            "instances",
+            Box::new(|v| v.recipient = format!("0x{}", "22".repeat(20))),
+        ),
+        (
+            "verification",
+            Box::new(|v| {
+                let n = v.bundle.proof.len();
+                v.bundle.proof[n / 2] ^= 1;
+            }),
+        ),
         ("format_version", Box::new(|v| v.format_version = 99)),
     ];
     for (what, f) in cases {

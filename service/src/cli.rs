@@ -31,6 +31,36 @@ pub enum Command {
     ///
     /// Example: zkgrid run network.zkg.json input.json
     Run(RunArgs),
+    /// Print the circuit layout a model compiles to: k, rows, columns, estimated proving memory.
+    ///
+    /// Example: zkgrid inspect network.zkg.json
+    Inspect(SetupArgs),
+    /// Generate (or load cached) proving and verifying keys for a compiled model.
+    ///
+    /// Example: zkgrid setup network.zkg.json
+    Setup(SetupArgs),
+    /// Prove the model on an input; runs setup first when keys are missing.
+    ///
+    /// Example: zkgrid prove network.zkg.json input.json -o proof.json
+    Prove(ProveArgs),
+    /// Verify a proof bundle natively with the verifying key cached by `setup`.
+    ///
+    /// Example: zkgrid verify proof.json
+    Verify(VerifyArgs),
+    /// Run the whole pipeline on a zoo model: import, quantize, keys, prove, verify; with timings.
+    ///
+    /// Example: zkgrid demo --model mlp_small
+    Demo(DemoArgs),
+    /// Replay committed test vectors: rebuild each model, re-check its output and statement,
+    /// verify its proof and check that a changed output is rejected. Exits non-zero on any failure.
+    ///
+    /// Example: zkgrid replay test-vectors/
+    Replay(ReplayArgs),
+    /// On-chain verification: generate a model's Solidity verifier, measure a proof's gas.
+    ///
+    /// Example: zkgrid evm generate network.zkg.json -o verifier/
+    #[command(subcommand)]
+    Evm(EvmCommand),
     /// List or export the built-in model zoo.
     ///
     /// Example: zkgrid zoo export mlp_small -o models/
@@ -100,6 +130,128 @@ pub enum ZooCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+/// Input/output visibility flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputVis {
+    /// Every input value is a public instance.
+    Public,
+    /// One public instance: the Poseidon hash of the quantized input.
+    Hashed,
+    /// The input stays private.
+    Private,
+}
+
+/// Output visibility flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputVis {
+    /// Every output value is a public instance.
+    Public,
+    /// One public instance: the Poseidon hash of the quantized output.
+    Hashed,
+}
+
+/// Arguments shared by `setup`, `inspect` and `prove`.
+#[derive(Debug, Args, Clone)]
+pub struct SetupArgs {
+    /// The compiled model (MODEL.zkg.json).
+    pub model: PathBuf,
+    /// Input visibility.
+    #[arg(long, value_enum, default_value_t = InputVis::Public)]
+    pub input_visibility: InputVis,
+    /// Output visibility.
+    #[arg(long, value_enum, default_value_t = OutputVis::Public)]
+    pub output_visibility: OutputVis,
+    /// Most advice columns the layout may use (more: faster proving, more on-chain gas).
+    #[arg(long, default_value_t = 48)]
+    pub column_budget: usize,
+    /// SRS: a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+}
+
+/// Arguments of `zkgrid prove`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Model and layout options.
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// The input JSON.
+    pub input: PathBuf,
+    /// Recipient (prover) address bound into the proof, 0x + 40 hex digits.
+    #[arg(long, default_value = "0x0000000000000000000000000000000000000000")]
+    pub recipient: String,
+    /// Output file for the proof bundle.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Arguments of `zkgrid verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The proof bundle.
+    pub proof: PathBuf,
+    /// The compiled model, to also check the decoded output against the instances.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// SRS the proof was made with (params file or .ptau). Default: the INSECURE dev SRS.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+}
+
+/// Arguments of `zkgrid demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Zoo model to run.
+    #[arg(long, default_value = "mlp_small")]
+    pub model: String,
+}
+
+/// Arguments of `zkgrid replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A directory of vector JSON files, or one vector file.
+    pub path: PathBuf,
+    /// Also regenerate each verifying key from the model and compare it byte for byte (slower).
+    #[arg(long)]
+    pub keygen: bool,
+}
+
+/// `zkgrid evm` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EvmCommand {
+    /// Write the Solidity verifier, its VK data contracts (bytecode), ABI and a deployment
+    /// manifest for a compiled model (runs setup when keys are missing).
+    ///
+    /// Example: zkgrid evm generate network.zkg.json --input-visibility hashed -o verifier/
+    Generate(EvmGenerateArgs),
+    /// Deploy the proof's verifier on an in-process EVM (revm), verify the proof there and print
+    /// the gas it costs.
+    ///
+    /// Example: zkgrid evm gas proof.json
+    Gas(EvmGasArgs),
+}
+
+/// Arguments of `zkgrid evm generate`.
+#[derive(Debug, Args)]
+pub struct EvmGenerateArgs {
+    /// Model and layout options (must match the proofs the verifier will check).
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Output directory.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Arguments of `zkgrid evm gas`.
+#[derive(Debug, Args)]
+pub struct EvmGasArgs {
+    /// The proof bundle.
+    pub proof: PathBuf,
+    /// SRS the proof was made with (params file or .ptau). Default: the INSECURE dev SRS.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
 }
 
 /// Where the service keeps its state.

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod ids;
 pub mod metrics;
 pub mod output;
+pub mod progress;
 pub mod ratelimit;
 pub mod state;
 pub mod store;

@@ -232,7 +232,19 @@ fn bad_inputs_give_clear_errors() -> Result<()> {
 #[test]
 fn every_command_has_help_with_an_example() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    for cmd in [vec!["compile"], vec!["run"], vec!["zoo", "export"]] {
+    for cmd in [
+        vec!["compile"],
+        vec!["run"],
+        vec!["zoo", "export"],
+        vec!["inspect"],
+        vec!["setup"],
+        vec!["prove"],
+        vec!["verify"],
+        vec!["demo"],
+        vec!["replay"],
+        vec!["evm", "generate"],
+        vec!["evm", "gas"],
+    ] {
         let mut args = cmd.clone();
         args.push("--help");
         let out = ok(&zkgrid(dir.path(), &args)?)?;
@@ -241,5 +253,155 @@ fn every_command_has_help_with_an_example() -> Result<()> {
             "{cmd:?} --help has no example: {out}"
         );
     }
+    Ok(())
+}
+
+fn out_vk(proof: &Path) -> Result<serde_json::Value> {
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(proof)?)?;
+    Ok(b["vk_hash"].clone())
+}
+
+#[test]
+fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(&zkgrid(
+        d,
+        &["zoo", "export", "mlp_tiny", "-o", s(&d.join("zoo"))],
+    )?)?;
+    let z = d.join("zoo/mlp_tiny");
+    let model = d.join("tiny.zkg.json");
+    ok(&zkgrid(
+        d,
+        &[
+            "compile",
+            s(&z.join("network.onnx")),
+            "--calibration",
+            s(&z.join("calibration.json")),
+            "-o",
+            s(&model),
+        ],
+    )?)?;
+    let inspect = ok(&zkgrid(d, &["inspect", s(&model)])?)?;
+    ensure!(
+        inspect.contains("advice columns") && inspect.contains("estimated proving memory"),
+        "{inspect}"
+    );
+    let proof = d.join("proof.json");
+    let out: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &[
+            "--json",
+            "prove",
+            s(&model),
+            s(&z.join("input.json")),
+            "-o",
+            s(&proof),
+        ],
+    )?)?)?;
+    let run: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &["--json", "run", s(&model), s(&z.join("input.json"))],
+    )?)?)?;
+    ensure!(
+        out["output"]["values"] == run["output"],
+        "proven output {} != executor {}",
+        out["output"]["values"],
+        run["output"]
+    );
+    let v = ok(&zkgrid(d, &["verify", s(&proof), "--model", s(&model)])?)?;
+    ensure!(v.contains("VALID"), "{v}");
+    // On-chain: the generated verifier accepts the proof on revm; the artifacts are written.
+    let gas: serde_json::Value =
+        serde_json::from_str(&ok(&zkgrid(d, &["--json", "evm", "gas", s(&proof)])?)?)?;
+    ensure!(gas["accepted"] == true, "{gas}");
+    let used = gas["verify_gas"].as_u64().unwrap_or(0);
+    ensure!((100_000..5_000_000).contains(&used), "verify gas {used}");
+    let out = d.join("verifier");
+    let gen: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &["--json", "evm", "generate", s(&model), "-o", s(&out)],
+    )?)?)?;
+    ensure!(gen["vk_hash"] == out_vk(&proof)?, "{gen}");
+    for f in [
+        "Halo2Verifier.sol",
+        "Halo2Verifier.bin",
+        "Halo2VerifierVk0.bin",
+        "Halo2Verifier.abi.json",
+        "deployment.json",
+    ] {
+        ensure!(out.join(f).is_file(), "missing {f}");
+    }
+    ensure!(
+        gen["runtime_bytes"]["verifier"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+            <= 24_576,
+        "{gen}"
+    );
+    // Change one public output instance: verification must fail.
+    let mut b: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof)?)?;
+    let inst = b["instances"][0].as_array().cloned().unwrap_or_default();
+    let n = inst.len();
+    ensure!(n >= 5, "expected input + output + recipient instances");
+    b["instances"][0][n - 2] =
+        serde_json::json!("0x0000000000000000000000000000000000000000000000000000000000000007");
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&b)?)?;
+    let o = zkgrid(d, &["verify", s(&bad)])?;
+    ensure!(!o.status.success(), "tampered instance accepted");
+    // Claiming a different output in the bundle without touching the proof is caught with --model.
+    let mut b: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof)?)?;
+    b["output"]["values"][0] = serde_json::json!(12345);
+    std::fs::write(&bad, serde_json::to_vec(&b)?)?;
+    let o = zkgrid(d, &["verify", s(&bad), "--model", s(&model)])?;
+    ensure!(!o.status.success(), "lying output accepted");
+    // Garbage bundle: clear error.
+    std::fs::write(&bad, b"{not json")?;
+    let o = zkgrid(d, &["verify", s(&bad)])?;
+    ensure!(o.status.code() == Some(1) && !String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    Ok(())
+}
+
+#[test]
+fn replay_committed_test_vectors() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-vectors");
+    let out = ok(&zkgrid(d, &["--json", "replay", s(&vectors)])?)?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    let all = v["vectors"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        all.len() >= 8,
+        "expected every zoo + peer vector, got {}",
+        all.len()
+    );
+    ensure!(v["failed"] == 0, "{out}");
+    for r in &all {
+        let checks = r["report"]["checks"].as_array().map(Vec::len).unwrap_or(0);
+        ensure!(checks >= 8, "{}: only {checks} checks", r["file"]);
+    }
+    // A vector whose claimed output was changed fails, and replay exits non-zero naming it.
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors.join("mlp_tiny.json"))?)?;
+    let first = bad["expected_output"][0].as_i64().unwrap_or(0);
+    bad["expected_output"][0] = serde_json::json!(first + 1);
+    let bad_dir = d.join("bad");
+    std::fs::create_dir_all(&bad_dir)?;
+    std::fs::write(bad_dir.join("mlp_tiny.json"), serde_json::to_vec(&bad)?)?;
+    let o = zkgrid(d, &["replay", s(&bad_dir)])?;
+    fails_with(&o, "1 of 1 test vectors failed")?;
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        stdout.contains("FAILED") && stdout.contains("expected"),
+        "{stdout}"
+    );
+    // An empty directory is an error, not a silent pass.
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty)?;
+    fails_with(
+        &zkgrid(d, &["replay", s(&empty)])?,
+        "no *.json test vectors",
+    )?;
     Ok(())
 }

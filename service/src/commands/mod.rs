@@ -7,7 +7,10 @@ use anyhow::Context;
 use crate::cli::{Cli, Command};
 
 pub mod compile;
+pub mod evm;
 pub mod keys;
+pub mod prove;
+pub mod replay;
 pub mod run;
 pub mod serve;
 pub mod zoo;
@@ -69,6 +72,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compile(a) => compile::run(&a, cli.json),
         Command::Run(a) => run::run(&a, cli.json),
         Command::Zoo(z) => zoo::run(z, cli.json, &data),
+        Command::Inspect(a) => prove::inspect(&a, cli.json),
+        Command::Setup(a) => prove::setup_cmd(&a, cli.json, &data),
+        Command::Prove(a) => prove::prove_cmd(&a, cli.json, &data),
+        Command::Verify(a) => prove::verify_cmd(&a, cli.json, &data),
+        Command::Demo(a) => prove::demo(&a, cli.json, &data),
+        Command::Replay(a) => replay::run(&a, cli.json, &data),
+        Command::Evm(c) => evm::run(&c, cli.json, &data),
         Command::Serve(a) => serve::run(&a, &data),
         Command::Keys(k) => keys::run(k, cli.json, &data),
     }

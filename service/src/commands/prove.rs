@@ -1,0 +1,381 @@
+//! `zkgrid inspect | setup | prove | verify | demo`: the proving pipeline from the CLI.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use zkgrid_circuits::model::{
+    plan, recipient_from_address, InputVisibility, OutputVisibility, Visibility,
+};
+use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
+use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
+use zkgrid_prover::model::{
+    check_bundle_output, setup_with, verify_bundle, SetupOptions, SrsChoice,
+};
+use zkgrid_prover::{estimate_proving_memory, CircuitShape, ProofBundle};
+
+use super::run::load_compiled;
+use super::{read_limited, write_atomic};
+use crate::cli::{DemoArgs, InputVis, OutputVis, ProveArgs, SetupArgs, VerifyArgs};
+use crate::output::{print_json, table};
+use crate::progress::Bars;
+
+fn visibility(a: &SetupArgs) -> Visibility {
+    Visibility::new(
+        match a.input_visibility {
+            InputVis::Public => InputVisibility::Public,
+            InputVis::Hashed => InputVisibility::Hashed,
+            InputVis::Private => InputVisibility::Private,
+        },
+        match a.output_visibility {
+            OutputVis::Public => OutputVisibility::Public,
+            OutputVis::Hashed => OutputVisibility::Hashed,
+        },
+    )
+}
+
+/// The SRS named by a `--srs` flag (dev SRS when absent; `.ptau` files by extension).
+pub(crate) fn srs_choice(p: Option<&Path>) -> SrsChoice {
+    match p {
+        None => SrsChoice::Dev,
+        Some(p) if p.extension().is_some_and(|e| e == "ptau") => SrsChoice::Ptau(p.to_path_buf()),
+        Some(p) => SrsChoice::ParamsFile(p.to_path_buf()),
+    }
+}
+
+/// Setup options from the shared flags.
+pub(crate) fn options(a: &SetupArgs) -> SetupOptions {
+    SetupOptions {
+        visibility: visibility(a),
+        column_budget: a.column_budget,
+        srs: srs_choice(a.srs.as_deref()),
+    }
+}
+
+fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
+    let h = s.strip_prefix("0x").unwrap_or(s);
+    let bytes = hex::decode(h).with_context(|| format!("recipient {s:?} is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("recipient {s:?} must be 20 bytes (0x + 40 hex digits)"))
+}
+
+/// `zkgrid inspect`.
+pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
+    let c = load_compiled(&a.model)?;
+    let p = plan(&c.model, visibility(a), a.column_budget).context("planning the circuit")?;
+    let s = p.shape;
+    let mem = estimate_proving_memory(&CircuitShape {
+        k: s.k,
+        advice_columns: s.advice_columns,
+        fixed_columns: s.fixed_columns + s.selectors,
+        instance_columns: s.instance_columns,
+        lookups: s.lookups,
+        permutation_columns: s.permutation_columns,
+        max_gate_degree: s.degree,
+    })?;
+    if json {
+        return print_json(
+            &serde_json::json!({"model_hash": c.model_hash, "settings": p.settings, "shape": s, "estimated_proving_memory": mem}),
+        );
+    }
+    println!(
+        "model {} ({}), {} MACs",
+        c.model.name,
+        c.model_hash,
+        c.model.macs()
+    );
+    let rows = vec![
+        vec!["k".into(), s.k.to_string()],
+        vec![
+            "rows used / usable".into(),
+            format!("{} / {}", s.rows_used, s.usable_rows),
+        ],
+        vec![
+            "lanes (MACs per row)".into(),
+            p.settings.params.lanes.to_string(),
+        ],
+        vec!["advice columns".into(), s.advice_columns.to_string()],
+        vec![
+            "fixed columns (+ selectors)".into(),
+            format!("{} (+{})", s.fixed_columns, s.selectors),
+        ],
+        vec!["lookup arguments".into(), s.lookups.to_string()],
+        vec!["instance values".into(), s.instance_values.to_string()],
+        vec![
+            "permutation columns".into(),
+            s.permutation_columns.to_string(),
+        ],
+        vec!["gate degree".into(), s.degree.to_string()],
+        vec![
+            "estimated proving memory".into(),
+            format!("{:.0} MiB", mem.total_bytes as f64 / 1048576.0),
+        ],
+    ];
+    print!("{}", table(&["", ""], &rows));
+    Ok(())
+}
+
+/// `zkgrid setup`.
+pub fn setup_cmd(a: &SetupArgs, json: bool, data: &Path) -> anyhow::Result<()> {
+    let c = load_compiled(&a.model)?;
+    let keys = setup_with(data, &c.model, &options(a), &Bars::new(json)).context("setup")?;
+    if json {
+        return print_json(&serde_json::json!({
+            "model_hash": keys.model_hash, "vk_hash": keys.keys.vk_hash().to_string(), "k": keys.plan.settings.k,
+            "settings": keys.plan.settings, "srs": keys.srs.info(), "timings": keys.timings, "key_dir": keys.key_dir,
+        }));
+    }
+    if keys.srs.insecure() {
+        eprintln!("WARNING: using the INSECURE dev SRS (anyone can forge proofs); pass --srs for production");
+    }
+    println!(
+        "model {} k={} lanes={} vk {}",
+        c.model.name,
+        keys.plan.settings.k,
+        keys.plan.settings.params.lanes,
+        keys.keys.vk_hash()
+    );
+    println!(
+        "srs {} ({:.2}s), keys {} ({:.2}s) in {}",
+        keys.srs.label(),
+        keys.timings.srs_s,
+        if keys.timings.cached {
+            "loaded from cache"
+        } else {
+            "generated"
+        },
+        keys.timings.keys_s,
+        keys.key_dir.display()
+    );
+    Ok(())
+}
+
+/// `zkgrid prove`.
+pub fn prove_cmd(a: &ProveArgs, json: bool, data: &Path) -> anyhow::Result<()> {
+    let c = load_compiled(&a.setup.model)?;
+    let recipient = recipient_from_address(&parse_address(&a.recipient)?);
+    let bytes = read_limited(&a.input, MAX_INPUT_JSON_BYTES as u64)?;
+    let input = parse_single(
+        &bytes,
+        c.model.input.shape.iter().product(),
+        &c.model.input.shape,
+    )
+    .with_context(|| format!("input file {}", a.input.display()))?;
+    let q = quantize_input(&c.model, &input)?;
+    let bars = Bars::new(json);
+    let keys = setup_with(data, &c.model, &options(&a.setup), &bars).context("setup")?;
+    let (bundle, t) = keys.prove_with(&q, recipient, &bars).context("proving")?;
+    write_atomic(&a.output, bundle.to_json()?.as_bytes())?;
+    if json {
+        return print_json(
+            &serde_json::json!({"proof": a.output, "vk_hash": bundle.vk_hash.to_string(), "k": bundle.k, "setup": keys.timings, "prove": t, "output": bundle.output}),
+        );
+    }
+    if bundle.srs.insecure {
+        eprintln!("WARNING: proof made with the INSECURE dev SRS");
+    }
+    println!(
+        "proved {} (k={}) in {:.3}s; verified natively in {:.3}s",
+        c.model.name, bundle.k, t.prove_s, t.verify_s
+    );
+    println!("output {}", bundle.output);
+    println!("wrote {}", a.output.display());
+    Ok(())
+}
+
+/// `zkgrid verify`.
+pub fn verify_cmd(a: &VerifyArgs, json: bool, data: &Path) -> anyhow::Result<()> {
+    let bytes = read_limited(&a.proof, 256 << 20)?;
+    let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
+    let bundle =
+        ProofBundle::from_json(&text).with_context(|| format!("reading {}", a.proof.display()))?;
+    let t = Instant::now();
+    let meta = verify_bundle(data, &bundle, &srs_choice(a.srs.as_deref()))
+        .context("verification failed")?;
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(m) = &a.model {
+        let c = load_compiled(m)?;
+        if c.model_hash != bundle.model_hash {
+            bail!(
+                "proof is for model {}, not {}",
+                bundle.model_hash,
+                c.model_hash
+            );
+        }
+        check_bundle_output(&c.model, &bundle)?;
+    }
+    if json {
+        return print_json(
+            &serde_json::json!({"valid": true, "model_hash": bundle.model_hash, "vk_hash": bundle.vk_hash.to_string(), "srs": meta.srs_label, "verify_s": secs}),
+        );
+    }
+    println!(
+        "VALID proof for model {} (vk {}, {}) in {:.3}s",
+        bundle.model_hash, bundle.vk_hash, meta.srs_label, secs
+    );
+    Ok(())
+}
+
+/// `zkgrid demo`.
+pub fn demo(a: &DemoArgs, json: bool, data: &Path) -> anyhow::Result<()> {
+    let mut steps: Vec<(String, f64, String)> = vec![];
+    let t = Instant::now();
+    let m = zoo::get(&a.model)?;
+    let c = compile(
+        &m.onnx,
+        m.name,
+        Some(&m.calibration),
+        &QuantConfig::default(),
+    )?;
+    steps.push((
+        "import + quantize".into(),
+        t.elapsed().as_secs_f64(),
+        format!(
+            "{} nodes, {} MACs, argmax agreement {:.0}%",
+            c.model.nodes.len(),
+            c.model.macs(),
+            c.report.accuracy.argmax_agreement * 100.0
+        ),
+    ));
+    let bars = Bars::new(json);
+    let keys = setup_with(data, &c.model, &SetupOptions::default(), &bars)?;
+    steps.push((
+        "plan".into(),
+        keys.timings.plan_s,
+        format!(
+            "k={} lanes={}",
+            keys.plan.settings.k, keys.plan.settings.params.lanes
+        ),
+    ));
+    steps.push(("srs".into(), keys.timings.srs_s, keys.srs.label()));
+    steps.push((
+        "keys".into(),
+        keys.timings.keys_s,
+        format!(
+            "{} vk {}",
+            if keys.timings.cached {
+                "cached"
+            } else {
+                "generated"
+            },
+            keys.keys.vk_hash()
+        ),
+    ));
+    let q = quantize_input(&c.model, &m.sample_input)?;
+    let (bundle, pt) = keys.prove_with(&q, recipient_from_address(&[0x11; 20]), &bars)?;
+    steps.push((
+        "prove".into(),
+        pt.prove_s,
+        format!("{} byte proof", bundle.proof.len()),
+    ));
+    steps.push(("verify (native)".into(), pt.verify_s, "valid".into()));
+    let out = check_bundle_output(&c.model, &bundle)?;
+    let expected = zkgrid_models::execute(&c.model, &q)?;
+    if out.values != expected.output() {
+        bail!("proven output differs from the reference executor");
+    }
+    steps.push((
+        "check output".into(),
+        0.0,
+        format!("argmax {:?} = executor's", out.argmax),
+    ));
+    evm_steps(&keys, &bundle, &mut steps)?;
+    if json {
+        let v: Vec<_> = steps
+            .iter()
+            .map(|(s, t, d)| serde_json::json!({"step": s, "seconds": t, "detail": d}))
+            .collect();
+        return print_json(&v);
+    }
+    println!("zkgrid demo: {} ({})", m.name, m.description);
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|(s, t, d)| vec![s.clone(), format!("{t:.3}s"), d.clone()])
+        .collect();
+    print!("{}", table(&["step", "time", "detail"], &rows));
+    Ok(())
+}
+
+/// Generate the Solidity verifier for the demo's key, compile it with the pinned solc-js, deploy
+/// it on an in-process EVM (revm), verify the proof there and check that a changed output is
+/// rejected.
+fn evm_steps(
+    keys: &zkgrid_prover::model::ModelKeys,
+    bundle: &ProofBundle,
+    steps: &mut Vec<(String, f64, String)>,
+) -> anyhow::Result<()> {
+    use zkgrid_evm::{
+        call_verify_proof, deploy_verifier, generate, EvmRunner, KzgVerifierParams, Solc,
+        SolcSettings, VERIFIER_CONTRACT,
+    };
+    let t = Instant::now();
+    let instances = bundle
+        .instances
+        .first()
+        .context("proof bundle has no instance column")?;
+    let generated = generate(
+        &KzgVerifierParams::from_srs(&keys.srs),
+        keys.keys.vk(),
+        &[instances.len()],
+    )
+    .context("generating the Solidity verifier")?;
+    let compiled = Solc::pinned()
+        .compile(
+            &generated.solidity,
+            VERIFIER_CONTRACT,
+            SolcSettings::default(),
+        )
+        .context("compiling the verifier with solc-js")?;
+    steps.push((
+        "evm: generate + solc".into(),
+        t.elapsed().as_secs_f64(),
+        format!(
+            "verifier {} B, {} VK contract(s)",
+            compiled.runtime.len(),
+            generated.vk_runtimes.len()
+        ),
+    ));
+    let t = Instant::now();
+    let mut evm = EvmRunner::new(true);
+    let deployed = deploy_verifier(&mut evm, &generated, &compiled.creation)
+        .context("deploying the verifier on revm")?;
+    let verdict = call_verify_proof(
+        &mut evm,
+        deployed.verifier.address,
+        &bundle.proof,
+        instances,
+    )?;
+    if !verdict.accepted {
+        bail!("the on-chain verifier rejected a valid proof");
+    }
+    let mut tampered = instances.clone();
+    let first_output =
+        zkgrid_circuits::model::InstanceLayout::new(&keys.model, keys.plan.settings.visibility)
+            .output_range()
+            .start;
+    let cell = tampered
+        .get_mut(first_output)
+        .context("no output instance")?;
+    *cell += halo2_fr_one();
+    let bad = call_verify_proof(
+        &mut evm,
+        deployed.verifier.address,
+        &bundle.proof,
+        &tampered,
+    )?;
+    if bad.accepted {
+        bail!("the on-chain verifier accepted a changed output");
+    }
+    steps.push((
+        "evm: verify (revm)".into(),
+        t.elapsed().as_secs_f64(),
+        format!("valid, {} gas; changed output rejected", verdict.gas_used),
+    ));
+    Ok(())
+}
+
+fn halo2_fr_one() -> zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr {
+    use zkgrid_prover::halo2_proofs::halo2curves::ff::Field;
+    zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr::ONE
+}

@@ -405,3 +405,34 @@ fn replay_committed_test_vectors() -> Result<()> {
     )?;
     Ok(())
 }
+
+#[test]
+fn demo_runs_end_to_end_on_a_zoo_model() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = ok(&zkgrid(
+        dir.path(),
+        &["--json", "demo", "--model", "mlp_tiny"],
+    )?)?;
+    let steps: serde_json::Value = serde_json::from_str(&out)?;
+    let names: Vec<&str> = steps
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["step"].as_str()).collect())
+        .unwrap_or_default();
+    for want in [
+        "prove",
+        "verify (native)",
+        "check output",
+        "evm: verify (revm)",
+    ] {
+        ensure!(names.contains(&want), "demo lacks step {want:?}: {names:?}");
+    }
+    let evm = steps
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["step"] == "evm: verify (revm)"))
+        .map(|s| s["detail"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    ensure!(evm.contains("changed output rejected"), "{evm}");
+    // An unknown zoo model is a clear error.
+    fails_with(&zkgrid(dir.path(), &["demo", "--model", "nope"])?, "nope")?;
+    Ok(())
+}

@@ -30,12 +30,20 @@ pub fn run(cmd: &EvmCommand, json: bool, data: &Path) -> anyhow::Result<()> {
 }
 
 /// Generated contracts and the compiled verifier for a verifying key.
-struct Built {
-    generated: GeneratedVerifier,
-    compiled: CompiledContract,
+pub(crate) struct Built {
+    /// The verifier source and VK code contracts.
+    pub(crate) generated: GeneratedVerifier,
+    /// The compiled verifier.
+    pub(crate) compiled: CompiledContract,
 }
 
-fn build(srs: &Srs, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> anyhow::Result<Built> {
+/// Generate the Solidity verifier for `vk` (one instance column of `num_instances` values) and
+/// compile it with the pinned solc-js.
+pub(crate) fn build(
+    srs: &Srs,
+    vk: &VerifyingKey<G1Affine>,
+    num_instances: usize,
+) -> anyhow::Result<Built> {
     let generated = generate(&KzgVerifierParams::from_srs(srs), vk, &[num_instances])
         .context("generating the Solidity verifier")?;
     let compiled = Solc::pinned()

@@ -305,28 +305,16 @@ fn evm_steps(
     bundle: &ProofBundle,
     steps: &mut Vec<(String, f64, String)>,
 ) -> anyhow::Result<()> {
-    use zkgrid_evm::{
-        call_verify_proof, deploy_verifier, generate, EvmRunner, KzgVerifierParams, Solc,
-        SolcSettings, VERIFIER_CONTRACT,
-    };
+    use zkgrid_evm::{call_verify_proof, deploy_verifier, EvmRunner};
     let t = Instant::now();
     let instances = bundle
         .instances
         .first()
         .context("proof bundle has no instance column")?;
-    let generated = generate(
-        &KzgVerifierParams::from_srs(&keys.srs),
-        keys.keys.vk(),
-        &[instances.len()],
-    )
-    .context("generating the Solidity verifier")?;
-    let compiled = Solc::pinned()
-        .compile(
-            &generated.solidity,
-            VERIFIER_CONTRACT,
-            SolcSettings::default(),
-        )
-        .context("compiling the verifier with solc-js")?;
+    let super::evm::Built {
+        generated,
+        compiled,
+    } = super::evm::build(&keys.srs, keys.keys.vk(), instances.len())?;
     steps.push((
         "evm: generate + solc".into(),
         t.elapsed().as_secs_f64(),

@@ -21,63 +21,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use zkgrid_benches::{load_case, Case, PEER};
 use zkgrid_circuits::model::{plan, recipient_from_address};
 use zkgrid_circuits::ModelCircuit;
-use zkgrid_models::input::parse_samples;
-use zkgrid_models::onnx::import_onnx;
-use zkgrid_models::{compile, quantize_input, zoo, QuantConfig, QuantizedModel};
+use zkgrid_models::zoo;
 use zkgrid_prover::keys::{keygen, KeygenOptions};
 use zkgrid_prover::model::{setup, ModelKeys, SetupOptions};
 use zkgrid_prover::srs::DevSrsCache;
-
-/// The peer models (committed copies of ../shared/peer/ezkl/models).
-const PEER: [&str; 3] = ["mlp_small", "mlp_wide", "cnn_small"];
-
-/// A model to benchmark: quantized model and the quantized input to prove.
-struct Case {
-    id: String,
-    model: QuantizedModel,
-    input_q: Vec<i64>,
-}
-
-fn peer_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/tests/fixtures/peer")
-        .join(name)
-}
-
-fn zoo_case(name: &str) -> Result<Case> {
-    let z = zoo::get(name)?;
-    let c = compile(
-        &z.onnx,
-        z.name,
-        Some(&z.calibration),
-        &QuantConfig::default(),
-    )?;
-    let input_q = quantize_input(&c.model, &z.sample_input)?;
-    Ok(Case {
-        id: name.to_string(),
-        model: c.model,
-        input_q,
-    })
-}
-
-/// The same pipeline as `zkgrid compile network.onnx --calibration input.json` + `zkgrid prove`.
-fn peer_case(name: &str) -> Result<Case> {
-    let dir = peer_dir(name);
-    let onnx = std::fs::read(dir.join("network.onnx"))
-        .with_context(|| format!("reading {}", dir.display()))?;
-    let input = std::fs::read(dir.join("input.json"))?;
-    let shape = import_onnx(&onnx, name)?.input_shape;
-    let samples = parse_samples(&input, shape.iter().product(), &shape)?;
-    let c = compile(&onnx, name, Some(&samples), &QuantConfig::default())?;
-    let input_q = quantize_input(&c.model, &samples[0])?;
-    Ok(Case {
-        id: format!("peer_{name}"),
-        model: c.model,
-        input_q,
-    })
-}
 
 /// Model ids to run: `ZKGRID_BENCH_MODELS`, else everything in bench mode, else `mlp_tiny`.
 fn selected(bench_mode: bool) -> Vec<String> {
@@ -97,13 +47,6 @@ fn selected(bench_mode: bool) -> Vec<String> {
         .map(|n| n.to_string())
         .chain(PEER.iter().map(|n| format!("peer_{n}")))
         .collect()
-}
-
-fn load_case(id: &str) -> Result<Case> {
-    match id.strip_prefix("peer_") {
-        Some(name) => peer_case(name),
-        None => zoo_case(id),
-    }
 }
 
 fn data_dir() -> PathBuf {

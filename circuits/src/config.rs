@@ -7,9 +7,15 @@
 //! |---|---|---|---|
 //! | advice lanes | `lanes` (W) | yes | inputs of every op, outputs handed to the next layer |
 //! | advice accumulator | 1 | yes | running sum of the dense chip |
-//! | advice limbs | `range_slots × (limbs_per_slot + 1)` | no | 8-bit limbs, one lookup each |
-//! | fixed | `max(W + 1, range_slots × (limbs_per_slot + 2))` | no | weights, bias, per-op constants |
+//! | fixed | `W + 1` | no | weights, bias, per-op constants |
+//! | range values | `range_slots` (S) | yes | the values range checks copy in |
+//! | advice limbs | `S × (limbs_per_slot + 1)` | no | 8-bit limbs, one lookup each |
+//! | range fixed | `S × (limbs_per_slot + 2)` | no | offset, limb coefficients, top-limb shift |
 //! | table | 1 (256 rows) | – | the 8-bit range table |
+//!
+//! The range columns belong to the range chip alone, so range checks run on their own row
+//! track beside the other chips (see [`crate::layout::RowAllocator`]): a rescale or ReLU row
+//! and the range checks of earlier values share rows.
 //!
 //! Gates have degree ≤ 3 and lookups take a single advice column without selector (degree
 //! 4), so the constraint system degree is 4: unused limb cells are 0, which is in the table.
@@ -108,9 +114,14 @@ impl ModelParams {
         self.range_slots * (self.limbs_per_slot + 1)
     }
 
-    /// Number of fixed columns in the pool.
+    /// Number of fixed columns shared by the chips of the main track.
     pub fn fixed_columns(&self) -> usize {
-        (self.lanes + 1).max(self.range_slots * (self.limbs_per_slot + 2))
+        self.lanes + 1
+    }
+
+    /// Number of fixed columns of the range chip.
+    pub fn range_fixed_columns(&self) -> usize {
+        self.range_slots * (self.limbs_per_slot + 2)
     }
 }
 
@@ -125,6 +136,10 @@ pub struct ColumnPool {
     pub limbs: Vec<Column<Advice>>,
     /// Fixed columns: weights and bias of dense rows, per-op constants of other rows.
     pub fixed: Vec<Column<Fixed>>,
+    /// The range chip's equality-enabled value columns (one per range slot).
+    pub range_values: Vec<Column<Advice>>,
+    /// The range chip's fixed columns (offset, limb coefficients, shift per slot).
+    pub range_fixed: Vec<Column<Fixed>>,
     /// The 256-row table `0..=255`.
     pub table: TableColumn,
 }
@@ -147,12 +162,24 @@ impl ColumnPool {
         let fixed = (0..params.fixed_columns())
             .map(|_| meta.fixed_column())
             .collect();
+        let range_values = (0..params.range_slots)
+            .map(|_| {
+                let column = meta.advice_column();
+                meta.enable_equality(column);
+                column
+            })
+            .collect();
+        let range_fixed = (0..params.range_fixed_columns())
+            .map(|_| meta.fixed_column())
+            .collect();
         let table = meta.lookup_table_column();
         Self {
             lanes,
             acc,
             limbs,
             fixed,
+            range_values,
+            range_fixed,
             table,
         }
     }
@@ -309,7 +336,8 @@ mod tests {
         assert!(ModelParams::new(8, 1, 9).validate().is_err());
         let p = ModelParams::new(8, 2, 3);
         assert_eq!(p.limb_columns(), 8);
-        assert_eq!(p.fixed_columns(), 10);
+        assert_eq!(p.fixed_columns(), 9);
+        assert_eq!(p.range_fixed_columns(), 10);
         assert_eq!(p.max_range_bits(), 24);
     }
 }

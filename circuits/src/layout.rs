@@ -3,6 +3,12 @@
 //! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so region offsets are
 //! absolute rows. Chips therefore take their rows from one [`RowAllocator`] per circuit and
 //! may be called from one region or from many.
+//!
+//! The allocator keeps two independent tracks over the same rows: the *main* track (lanes,
+//! accumulator and the pool's fixed columns: every chip but the range chip) and the *range*
+//! track (the range chip's own value, limb and fixed columns). A range check therefore shares
+//! its row with a dense or rescale row instead of taking a row of its own; the circuit needs
+//! as many rows as the longer track.
 
 use halo2_proofs::circuit::{Cell, Region, Value};
 use halo2_proofs::plonk::{Advice, Column, Fixed};
@@ -14,6 +20,7 @@ use crate::field::{fe_to_i128, value_to_option, Field};
 #[derive(Clone, Debug)]
 pub struct RowAllocator {
     next: usize,
+    range_next: usize,
     capacity: usize,
 }
 
@@ -21,7 +28,11 @@ impl RowAllocator {
     /// An allocator for a circuit with `capacity` usable rows (see
     /// [`crate::ModelConfig::usable_rows`]).
     pub fn new(capacity: usize) -> Self {
-        Self { next: 0, capacity }
+        Self {
+            next: 0,
+            range_next: 0,
+            capacity,
+        }
     }
 
     /// An allocator without a limit, for measuring how many rows a layout needs before `k` is
@@ -30,26 +41,47 @@ impl RowAllocator {
         Self::new(usize::MAX)
     }
 
-    /// Reserves `rows` consecutive rows and returns the first one.
+    /// Reserves `rows` consecutive rows of the main track and returns the first one.
     pub fn alloc(&mut self, rows: usize) -> Result<usize, CircuitError> {
         let start = self.next;
-        let end = start.checked_add(rows).ok_or(CircuitError::NotEnoughRows {
-            needed: usize::MAX,
-            available: self.capacity,
-        })?;
-        if end > self.capacity {
-            return Err(CircuitError::NotEnoughRows {
-                needed: end,
-                available: self.capacity,
-            });
-        }
-        self.next = end;
+        self.next = Self::reserve(start, rows, self.capacity)?;
         Ok(start)
     }
 
-    /// Number of rows handed out so far.
+    /// Reserves `rows` consecutive rows of the range track and returns the first one.
+    pub fn alloc_range(&mut self, rows: usize) -> Result<usize, CircuitError> {
+        let start = self.range_next;
+        self.range_next = Self::reserve(start, rows, self.capacity)?;
+        Ok(start)
+    }
+
+    fn reserve(start: usize, rows: usize, capacity: usize) -> Result<usize, CircuitError> {
+        let end = start.checked_add(rows).ok_or(CircuitError::NotEnoughRows {
+            needed: usize::MAX,
+            available: capacity,
+        })?;
+        if end > capacity {
+            return Err(CircuitError::NotEnoughRows {
+                needed: end,
+                available: capacity,
+            });
+        }
+        Ok(end)
+    }
+
+    /// Number of rows in use: the longer of the two tracks.
     pub fn used(&self) -> usize {
+        self.next.max(self.range_next)
+    }
+
+    /// Rows used by the main track.
+    pub fn main_used(&self) -> usize {
         self.next
+    }
+
+    /// Rows used by the range track.
+    pub fn range_used(&self) -> usize {
+        self.range_next
     }
 
     /// Usable rows of the circuit this allocator was made for.
@@ -186,6 +218,27 @@ mod tests {
         let mut unbounded = RowAllocator::unbounded();
         assert_eq!(unbounded.alloc(1 << 20).ok(), Some(0));
         assert!(unbounded.alloc(usize::MAX).is_err());
+    }
+
+    #[test]
+    fn tracks_share_rows_and_capacity() {
+        let mut rows = RowAllocator::new(10);
+        assert_eq!(rows.alloc(6).ok(), Some(0));
+        assert_eq!(rows.alloc_range(3).ok(), Some(0));
+        assert_eq!(rows.alloc_range(4).ok(), Some(3));
+        assert_eq!(
+            (rows.main_used(), rows.range_used(), rows.used()),
+            (6, 7, 7)
+        );
+        assert!(matches!(
+            rows.alloc_range(4),
+            Err(CircuitError::NotEnoughRows {
+                needed: 11,
+                available: 10
+            })
+        ));
+        assert_eq!(rows.alloc(4).ok(), Some(6));
+        assert_eq!(rows.used(), 10);
     }
 
     #[test]

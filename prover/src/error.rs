@@ -347,6 +347,15 @@ pub enum ProverError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The CPU lacks an instruction set extension the field arithmetic was built with.
+    #[error(
+        "this CPU lacks {missing}, which zkgrid's x86-64 field arithmetic needs \
+         (Intel Broadwell / AMD Zen or newer)"
+    )]
+    UnsupportedCpu {
+        /// The missing extension.
+        missing: &'static str,
+    },
 }
 
 impl ProverError {

@@ -161,6 +161,7 @@ pub fn keygen<C: Circuit<Fr>>(
     circuit: &C,
     options: KeygenOptions,
 ) -> Result<CircuitKeys> {
+    crate::cpu::check()?;
     let pk = contain_panic("keygen", || {
         plonk::keygen_pk2(srs.params(), circuit, options.compress_selectors).map_err(|source| {
             ProverError::Halo2 {

@@ -14,6 +14,7 @@
 //! | [`model`] | the model pipeline: [`model::setup`] (plan, SRS, cached keys), [`model::ModelKeys::prove`], [`model::verify_bundle`] |
 //! | [`estimate`] | [`estimate_proving_memory`] for capacity planning |
 //! | [`vectors`] | committed test vectors: [`vectors::generate`], [`vectors::replay`] |
+//! | [`cpu`] | [`cpu::check`]: the CPU has the instructions the field arithmetic uses |
 //! | [`error`] | [`ProverError`] |
 //!
 //! Typical flow:
@@ -28,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod cpu;
 pub mod error;
 pub mod estimate;
 pub mod keys;

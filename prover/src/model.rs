@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use zkgrid_circuits::model::{
     decode_output, instances, plan, CircuitSettings, ModelWitness, Plan, Visibility,
 };
-use zkgrid_circuits::ModelCircuit;
+use zkgrid_circuits::{ModelCircuit, LAYOUT_VERSION};
 use zkgrid_models::execute::{argmax, dequantize, execute};
 use zkgrid_models::QuantizedModel;
 
@@ -127,8 +127,12 @@ pub struct ProveTimings {
     pub verify_s: f64,
 }
 
+/// Digest of the circuit a key directory holds: its settings and the layout version (the same
+/// settings lay out a different circuit when the layout code changes).
 fn settings_digest(s: &CircuitSettings) -> Result<String> {
-    let bytes = serde_json::to_vec(s).map_err(|source| ProverError::BundleSerialize { source })?;
+    let key = serde_json::json!({ "settings": s, "layout": LAYOUT_VERSION });
+    let bytes =
+        serde_json::to_vec(&key).map_err(|source| ProverError::BundleSerialize { source })?;
     Ok(hex::encode(&Sha256::digest(bytes)[..8]))
 }
 
@@ -153,13 +157,14 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| ProverError::io("rename", path, e))
 }
 
-/// Digest of what a plan depends on besides the model: visibility, column budget and the
-/// planner's version (this crate's version).
+/// Digest of what a plan depends on besides the model: visibility, column budget, the
+/// planner's version (this crate's version) and the circuit layout version.
 fn plan_digest(opts: &SetupOptions) -> Result<String> {
     let key = serde_json::json!({
         "visibility": opts.visibility,
         "column_budget": opts.column_budget,
         "planner": env!("CARGO_PKG_VERSION"),
+        "layout": LAYOUT_VERSION,
     });
     let bytes =
         serde_json::to_vec(&key).map_err(|source| ProverError::BundleSerialize { source })?;

@@ -34,6 +34,7 @@ pub fn prove<C: Circuit<Fr>>(
     circuit: &C,
     instances: &[Vec<Fr>],
 ) -> Result<Vec<u8>> {
+    crate::cpu::check()?;
     check_k(srs, pk.get_vk())?;
     check_instances(pk.get_vk(), instances)?;
     let columns: Vec<&[Fr]> = instances.iter().map(Vec::as_slice).collect();
@@ -75,6 +76,7 @@ pub fn verify(
     instances: &[Vec<Fr>],
     proof: &[u8],
 ) -> Result<()> {
+    crate::cpu::check()?;
     check_k(srs, vk)?;
     check_instances(vk, instances)?;
     let columns: Vec<&[Fr]> = instances.iter().map(Vec::as_slice).collect();

@@ -15,6 +15,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = zkgrid_prover::cpu::check() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match zkgrid_service::commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -203,7 +203,7 @@ impl<F: Field> DenseChip<F> {
         bias: &[i64],
     ) -> Result<Vec<AssignedVar<F>>, CircuitError> {
         check_len("dense bias", weights.len(), bias.len())?;
-        let start = rows.used();
+        let start = rows.main_used();
         let out = weights
             .iter()
             .zip(bias)
@@ -212,7 +212,7 @@ impl<F: Field> DenseChip<F> {
         tracing::debug!(
             inputs = inputs.len(),
             outputs = out.len(),
-            rows = rows.used() - start,
+            rows = rows.main_used() - start,
             "dense layer laid out"
         );
         Ok(out)
@@ -412,9 +412,9 @@ mod tests {
             let dense = config.dense_chip::<Fr>();
             let rescale = config.rescale_chip::<Fr>();
             let inputs = config.assign_inputs(region, rows, &known(&xs))?;
-            let after_inputs = rows.used();
+            let after_inputs = rows.main_used();
             let accs = dense.layer(region, rows, &inputs, &ws, &bias)?;
-            let after_dense = rows.used();
+            let after_dense = rows.main_used();
             let ys = rescale.rescale(region, rows, &accs, shift, bits)?;
             recorder.push(&ys);
             if let Ok(mut u) = used_in.lock() {

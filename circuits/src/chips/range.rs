@@ -1,10 +1,11 @@
 //! Range checks: `v − lo ∈ [0, 2^bits)` by 8-bit limbs against one shared 256-row table.
 //!
 //! # Layout
-//! A range row holds `range_slots` (S) checks. Slot `j` uses lane `j` for the value `v`
-//! (copied in with an equality constraint), `P + 1` limb columns `l_0 … l_P` and `P + 2` fixed
-//! columns: the offset `off = −lo`, the limb coefficients `c_0 … c_{P−1}` and the top-limb
-//! multiplier `d`.
+//! A range row holds `range_slots` (S) checks. Slot `j` uses the range value column `j` for
+//! the value `v` (copied in with an equality constraint), `P + 1` limb columns `l_0 … l_P` and
+//! `P + 2` fixed columns: the offset `off = −lo`, the limb coefficients `c_0 … c_{P−1}` and the
+//! top-limb multiplier `d`. These columns are the range chip's own, so its rows come from the
+//! allocator's range track ([`RowAllocator::alloc_range`]) and overlap the other chips' rows.
 //!
 //! # Constraints (per slot, on rows where `q_range` is on)
 //! * `v + off = Σ_i c_i · l_i`
@@ -97,7 +98,7 @@ impl RangeSpec {
 pub struct RangeConfig {
     /// Enables the decomposition gate on a range row.
     pub q_range: Selector,
-    /// Value column of each slot (lanes `0..S`).
+    /// Value column of each slot.
     pub values: Vec<Column<Advice>>,
     /// Limb columns of each slot: `P` limbs then the shifted copy of the top limb.
     pub limbs: Vec<Vec<Column<Advice>>>,
@@ -122,14 +123,14 @@ impl RangeConfig {
     ) -> Result<Self, CircuitError> {
         let slots = params.range_slots;
         let p = params.limbs_per_slot;
-        let values = take(&pool.lanes, 0, slots, "lanes")?;
+        let values = take(&pool.range_values, 0, slots, "range value columns")?;
         let mut limbs = Vec::with_capacity(slots);
         let mut offsets = Vec::with_capacity(slots);
         let mut coeffs = Vec::with_capacity(slots);
         let mut shifts = Vec::with_capacity(slots);
         for j in 0..slots {
             limbs.push(take(&pool.limbs, j * (p + 1), p + 1, "limb columns")?);
-            let fixed = take(&pool.fixed, j * (p + 2), p + 2, "fixed columns")?;
+            let fixed = take(&pool.range_fixed, j * (p + 2), p + 2, "range fixed columns")?;
             offsets.push(fixed[0]);
             coeffs.push(fixed[1..=p].to_vec());
             shifts.push(fixed[p + 1]);
@@ -342,7 +343,7 @@ impl<F: Field> RangeChip<F> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let n_rows = rows_for(checks.len(), slots);
-        let start = rows.alloc(n_rows)?;
+        let start = rows.alloc_range(n_rows)?;
         for r in 0..n_rows {
             self.config.q_range.enable(region, start + r)?;
         }

@@ -102,7 +102,10 @@ impl ModelCircuit {
     ) -> Result<Self, CircuitError> {
         let circuit = Self::unmeasured(model, settings, witness)?;
         let measured = dry_run::measure(&circuit)?;
-        let needed = measured.rows_used.max(support::table_rows(&circuit.model));
+        let needed = measured
+            .rows_used
+            .max(support::table_rows(&circuit.model))
+            .max(circuit.instance_layout().len());
         if needed > measured.usable_rows {
             return Err(CircuitError::NotEnoughRows {
                 needed,

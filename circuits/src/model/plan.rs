@@ -3,9 +3,14 @@
 //! [`plan`] tries every pool in a small grid (lanes `W ∈ {8, 16, 32, 64, 128}`, range slots
 //! `S ∈ {1, 2, 4, 8}`, limbs per slot = `⌈required range bits / 8⌉`), counts the rows of each
 //! layout exactly (the real layout code run against a discarding backend) together with its
-//! table rows, and picks the
-//! smallest `k`, then the fewest committed columns (advice columns plus three per lookup
-//! argument: permuted input, permuted table and product), then the fewest fixed columns.
+//! table rows, takes the smallest `k` that holds them, and picks the layout with the lowest
+//! estimated proving time ([`CircuitShape::proving_cost`]) among those within the advice-column
+//! budget; ties go to fewer committed columns (advice columns plus three per lookup argument:
+//! permuted input, permuted table and product), then fewer fixed columns.
+//!
+//! The budget is the on-chain trade-off: every committed column and every fixed column is one
+//! more elliptic-curve multiplication (and one more opened evaluation) in the verifier, so a
+//! smaller budget buys cheaper verification with a longer proof time.
 //!
 //! [`CircuitShape`] reports the numbers a proving-cost estimate needs (rows, columns,
 //! lookups, degree); the prover crate turns them into time and memory.
@@ -27,6 +32,11 @@ use crate::error::CircuitError;
 pub const LANE_CANDIDATES: [usize; 5] = [8, 16, 32, 64, 128];
 /// Range slots per row the planner tries (at most the lane count).
 pub const RANGE_SLOT_CANDIDATES: [usize; 4] = [1, 2, 4, 8];
+
+/// Cost of one commitment per domain row (see [`CircuitShape::proving_cost`]).
+pub const MSM_COST_PER_ROW: f64 = 1.0;
+/// Cost of one polynomial per extended-domain point (see [`CircuitShape::proving_cost`]).
+pub const EXTENDED_COST_PER_POINT: f64 = 0.1;
 
 /// The shape of one model circuit layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +74,47 @@ impl CircuitShape {
     /// three per lookup. The planner minimizes this after `k`.
     pub fn committed_columns(&self) -> usize {
         self.advice_columns + 3 * self.lookups
+    }
+
+    /// Rows the circuit needs: its layout, its longest table and its public instances (the
+    /// instance column holds one value per usable row).
+    pub fn rows_needed(&self) -> usize {
+        self.rows_used
+            .max(self.table_rows)
+            .max(self.instance_values)
+    }
+
+    /// Grand products of the permutation argument: halo2 packs `degree − 2` columns into each.
+    pub fn permutation_products(&self) -> usize {
+        self.permutation_columns
+            .div_ceil(self.degree.saturating_sub(2).max(1))
+    }
+
+    /// Extended-domain factor: the quotient is evaluated on `d · 2^k` points,
+    /// `d = 2^⌈log2(degree − 1)⌉`.
+    pub fn extension(&self) -> usize {
+        self.degree.saturating_sub(1).max(1).next_power_of_two()
+    }
+
+    /// Estimated proving work in arbitrary units (≈ microseconds on one core here), the
+    /// planner's objective. Two terms, per row of the `2^k` domain:
+    /// * multi-scalar multiplications: one per committed polynomial (advice, three per lookup,
+    ///   permutation products, `d − 1` quotient pieces, two SHPLONK openings);
+    /// * extended-domain work: every polynomial the quotient reads (advice, fixed, selectors,
+    ///   instance, permutation σ columns and products, lookup polynomials) is FFT'd to and
+    ///   evaluated on `d · 2^k` points.
+    pub fn proving_cost(&self) -> f64 {
+        let n = (1u64 << self.k) as f64;
+        let d = self.extension() as f64;
+        let msms = (self.committed_columns() + self.permutation_products()) as f64 + d - 1.0 + 2.0;
+        let extended = (self.advice_columns
+            + self.fixed_columns
+            + self.selectors
+            + self.instance_columns
+            + self.permutation_columns
+            + self.permutation_products()
+            + 3 * self.lookups) as f64;
+        n * (MSM_COST_PER_ROW * msms + EXTENDED_COST_PER_POINT * d * extended)
     }
 }
 
@@ -118,7 +169,8 @@ fn smallest_k(rows: usize, blinding_rows: usize) -> Option<u32> {
 }
 
 /// Picks `k` and the column pool for `model` under `visibility` with at most `column_budget`
-/// advice columns: smallest `k`, then fewest committed columns, then fewest fixed columns.
+/// advice columns: lowest [`CircuitShape::proving_cost`], then fewest committed columns, then
+/// fewest fixed columns.
 pub fn plan(
     model: &QuantizedModel,
     visibility: Visibility,
@@ -142,16 +194,17 @@ pub fn plan(
             if candidate.advice_columns > column_budget {
                 continue;
             }
-            let needed = candidate.rows_used.max(candidate.table_rows);
-            let Some(k) = smallest_k(needed, candidate.blinding_rows) else {
+            let Some(k) = smallest_k(candidate.rows_needed(), candidate.blinding_rows) else {
                 continue;
             };
             candidate.k = k;
             candidate.usable_rows = (1usize << k).saturating_sub(candidate.blinding_rows + 1);
-            let key = |s: &CircuitShape| (s.k, s.committed_columns(), s.fixed_columns);
-            let better = best
-                .as_ref()
-                .is_none_or(|b| key(&candidate) < key(&b.shape));
+            let key = |s: &CircuitShape| (s.proving_cost(), s.committed_columns(), s.fixed_columns);
+            let better = best.as_ref().is_none_or(|b| {
+                key(&candidate)
+                    .partial_cmp(&key(&b.shape))
+                    .is_some_and(|o| o.is_lt())
+            });
             if better {
                 best = Some(Plan {
                     settings: CircuitSettings { k, ..settings },

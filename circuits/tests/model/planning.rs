@@ -37,7 +37,7 @@ fn plans_are_minimal_and_exact() -> anyhow::Result<()> {
                 s.instance_values
             );
             ensure!(s.advice_columns <= BUDGET, "{name}: over budget");
-            ensure!(s.rows_used <= s.usable_rows, "{name}: does not fit");
+            ensure!(s.rows_needed() <= s.usable_rows, "{name}: does not fit");
             ensure!(
                 shape(&model, p.settings)? == s,
                 "{name}: shape() disagrees with plan()"

@@ -275,7 +275,7 @@ fn too_small_circuits_are_typed_errors() -> anyhow::Result<()> {
     );
     let err = ModelCircuit::new(&model, small, None);
     ensure!(
-        matches!(err, Err(CircuitError::NotEnoughRows { needed, available }) if needed == plan.shape.rows_used && needed > available),
+        matches!(err, Err(CircuitError::NotEnoughRows { needed, available }) if needed == plan.shape.rows_needed() && needed > available),
         "{err:?}"
     );
     // Range slots narrower than the model's shifts and activations.

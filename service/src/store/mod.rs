@@ -28,9 +28,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod postgres;
 mod rows;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch (the store's clock unit).
@@ -521,14 +523,11 @@ pub async fn open(
             Ok(std::sync::Arc::new(SqliteStore::open_url(u).await?))
         }
         Some(u) if u.starts_with("postgres:") || u.starts_with("postgresql:") => {
-            Err(StoreError::UnsupportedUrl {
-                url: u.to_string(),
-                reason: "this build has only the embedded SQLite store",
-            })
+            Ok(std::sync::Arc::new(PgStore::open(u).await?))
         }
         Some(u) => Err(StoreError::UnsupportedUrl {
             url: u.to_string(),
-            reason: "expected a sqlite: URL",
+            reason: "expected a sqlite:, postgres:// or postgresql:// URL",
         }),
     }
 }

@@ -1,4 +1,4 @@
-//! Row decoding shared by the stores. Both schemas store the same values
+//! Row decoding shared by the SQLite and PostgreSQL stores. Both schemas store the same values
 //! with the same column names (text, 64-bit integers, JSON as text, booleans), so each record is
 //! decoded once here through [`StoreRow`], which both row types implement.
 
@@ -62,6 +62,7 @@ macro_rules! impl_store_row {
 }
 
 impl_store_row!(sqlx::sqlite::SqliteRow);
+impl_store_row!(sqlx::postgres::PgRow);
 
 fn parse_json(col: &'static str, text: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {

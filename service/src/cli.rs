@@ -66,10 +66,16 @@ pub enum Command {
     /// Example: zkgrid zoo export mlp_small -o models/
     #[command(subcommand)]
     Zoo(ZooCommand),
-    /// Run the REST proving service with in-process workers (SQLite under the data dir).
+    /// Run the REST proving service with in-process workers (SQLite under the data dir, or
+    /// PostgreSQL with --database-url postgres://…).
     ///
     /// Example: zkgrid serve --listen 127.0.0.1:8080
     Serve(ServeArgs),
+    /// Run a standalone worker that proves jobs from a shared database (PostgreSQL for many
+    /// machines). Keys are rebuilt or cached under this worker's data dir.
+    ///
+    /// Example: zkgrid worker --database-url postgres://zkgrid@db/zkgrid --concurrency 1
+    Worker(WorkerArgs),
     /// Manage API keys.
     ///
     /// Example: zkgrid keys create --tenant acme
@@ -258,7 +264,8 @@ pub struct EvmGasArgs {
 #[derive(Debug, Args, Clone)]
 pub struct DatabaseArgs {
     /// Database URL. Default: the SQLite file zkgrid.db under the data dir.
-    /// Supported: `sqlite://PATH`.
+    /// Supported: `sqlite://PATH`, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (also
+    /// `postgresql://`).
     #[arg(long, env = "ZKGRID_DATABASE_URL")]
     pub database_url: Option<String>,
 }
@@ -269,7 +276,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// In-process workers (each proves one job at a time, using every core).
+    /// In-process workers (each proves one job at a time, using every core); 0 serves the API
+    /// only, for `zkgrid worker` processes to do the proving.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Largest request body in MiB (413 above it).
@@ -288,6 +296,32 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 3)]
     pub max_attempts: u32,
     /// The database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+/// Arguments of `zkgrid worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Worker name, unique among the workers sharing the database (default: HOST-PID). With
+    /// --concurrency N the slots are NAME-0 … NAME-(N-1).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Jobs proved at once by this process (each uses every core).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+    /// Job lease in seconds: if this worker stops heartbeating, its job returns to the queue
+    /// after it.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=86400))]
+    pub lease_secs: u64,
+    /// How often an idle worker polls the database for work, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60000))]
+    pub poll_ms: u64,
+    /// Most memory (MiB) a job may need to be claimed by this worker (default: the machine's
+    /// available memory).
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// The database (shared with the API servers).
     #[command(flatten)]
     pub db: DatabaseArgs,
 }

@@ -20,7 +20,7 @@ use zkgrid_prover::model::{
     check_bundle_output, setup_with, verify_bundle, ModelKeys, Progress, ProveTimings,
     SetupOptions, SrsChoice, DEFAULT_COLUMN_BUDGET,
 };
-use zkgrid_prover::{ProofBundle, ProverError};
+use zkgrid_prover::{estimate_proving_memory, CircuitShape, ProofBundle, ProverError};
 
 /// How many models' keys stay loaded in memory.
 const KEY_CACHE_MODELS: usize = 4;
@@ -118,6 +118,10 @@ pub struct KeysInfo {
     pub srs_label: String,
     /// Whether the SRS is the insecure dev SRS.
     pub srs_insecure: bool,
+    /// Estimated peak proving memory in bytes (from the verifying key's exact shape); workers
+    /// are only leased this model's jobs when they have that much memory available.
+    #[serde(default)]
+    pub proving_memory_bytes: Option<u64>,
 }
 
 /// Timings of a key-generation job, in seconds.
@@ -303,6 +307,15 @@ impl Engine {
             shape: to_value(serde_json::to_value(keys.plan.shape))?,
             srs_label: keys.srs.label(),
             srs_insecure: keys.srs.insecure(),
+            proving_memory_bytes: match estimate_proving_memory(&CircuitShape::from_vk(
+                keys.keys.vk(),
+            )) {
+                Ok(m) => Some(m.total_bytes),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no proving-memory estimate for this circuit");
+                    None
+                }
+            },
         };
         let t = keys.timings;
         Ok((

@@ -1,9 +1,10 @@
 //! The zkgrid service library: the CLI commands (one module each), the REST API ([`api::app`]),
-//! the durable job store ([`store::JobStore`], SQLite embedded by default) and the workers that
-//! prove jobs ([`worker::Workers`]). The binary in `main.rs` only parses arguments and
-//! dispatches here. HTTP and SQL live only in this crate.
+//! the durable job store ([`store::JobStore`], SQLite embedded by default, PostgreSQL for many
+//! machines) and the workers that prove jobs ([`worker::Workers`]). The binary in `main.rs`
+//! only parses arguments and dispatches here. HTTP and SQL live only in this crate.
 
 pub mod api;
+pub mod capability;
 pub mod cli;
 pub mod commands;
 pub mod engine;

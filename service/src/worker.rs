@@ -1,5 +1,7 @@
-//! In-process workers: claim a job, hold its lease with heartbeats while the engine works on a
-//! blocking thread, then finish it (fenced by the lease) or fail it with retry and backoff.
+//! Workers: claim a job, hold its lease with heartbeats while the engine works on a blocking
+//! thread, then finish it (fenced by the lease) or fail it with retry and backoff. They run
+//! inside `zkgrid serve` or as standalone `zkgrid worker` processes on any machine sharing the
+//! database; either way each reports its capability and claims only jobs that fit its memory.
 //!
 //! A worker that stops (crash, shutdown, lost lease) simply stops heartbeating: its lease lapses
 //! and any worker's [`JobStore::requeue_expired`] puts the job back in the queue. A result
@@ -15,7 +17,7 @@ use tracing::{info, warn, Instrument};
 use crate::engine::{parse_stored, EngineError, ModelOptions, ProvePayload, SharedProgress};
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::store::{now_ms, FailMode, JobKind, JobRecord, JobState, NewProof};
+use crate::store::{now_ms, FailMode, JobKind, JobRecord, JobState, Lease, NewProof};
 use zkgrid_models::compile::CompiledModel;
 
 /// Lease and polling intervals of a worker.
@@ -31,7 +33,13 @@ pub struct WorkerConfig {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// Most memory (bytes) a job may need to be claimed, below what the machine has available
+    /// (`None`: the machine's available memory decides alone).
+    pub memory_limit: Option<u64>,
 }
+
+/// How often a worker refreshes its registered capability.
+const REGISTER_EVERY: Duration = Duration::from_secs(30);
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -41,6 +49,7 @@ impl Default for WorkerConfig {
             idle_poll: Duration::from_secs(1),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
+            memory_limit: None,
         }
     }
 }
@@ -102,18 +111,36 @@ impl Drop for Workers {
 
 async fn run(state: AppState, id: String, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let lease_ms = i64::try_from(cfg.lease.as_millis()).unwrap_or(i64::MAX);
+    let mut registered: Option<Instant> = None;
     info!("worker started");
     loop {
         if *stop.borrow() {
             break;
         }
         let now = now_ms();
+        let capability = crate::capability::detect(cfg.memory_limit);
+        if registered.is_none_or(|t| t.elapsed() >= REGISTER_EVERY) {
+            match state.store.register_worker(&id, &capability, now).await {
+                Ok(()) => {
+                    if registered.is_none() {
+                        info!(
+                            cpu_cores = capability.cpu_cores,
+                            memory_available_mib = capability.memory_available_bytes >> 20,
+                            gpu = capability.gpu,
+                            "registered"
+                        );
+                    }
+                    registered = Some(Instant::now());
+                }
+                Err(e) => warn!(error = %e, "cannot register the worker's capability"),
+            }
+        }
         match state.store.requeue_expired(now).await {
             Ok(0) => {}
             Ok(n) => info!(jobs = n, "requeued jobs whose lease lapsed"),
             Err(e) => warn!(error = %e, "requeue_expired failed"),
         }
-        match state.store.claim(&id, now, lease_ms).await {
+        match state.store.claim(&id, &capability, now, lease_ms).await {
             Ok(Some(job)) => {
                 process(&state, &id, &cfg, job).await;
                 continue;
@@ -134,6 +161,7 @@ async fn run(state: AppState, id: String, cfg: WorkerConfig, mut stop: watch::Re
 enum Outcome {
     Keygen {
         keys: serde_json::Value,
+        memory_bytes: Option<u64>,
         timings: serde_json::Value,
     },
     Prove {
@@ -163,6 +191,7 @@ fn work(
         JobKind::Keygen => {
             let (info, t) = state.engine.keygen(&model, &opts, progress)?;
             Ok(Outcome::Keygen {
+                memory_bytes: info.proving_memory_bytes,
                 keys: value(serde_json::to_value(&info))?,
                 timings: json!({
                     "plan_s": t.plan_s, "srs_s": t.srs_s, "keys_s": t.keys_s,
@@ -187,13 +216,14 @@ fn work(
 
 async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRecord) {
     let lease_ms = i64::try_from(cfg.lease.as_millis()).unwrap_or(i64::MAX);
+    let lease = job.lease(worker);
     info!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, "claimed");
     let model = match state.store.model_by_id(&job.model_id).await {
         Ok(Some(m)) => m,
         Ok(None) => {
             finish_failed(
                 state,
-                worker,
+                &lease,
                 cfg,
                 &job,
                 "the job's model no longer exists",
@@ -203,7 +233,7 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
             return;
         }
         Err(e) => {
-            finish_failed(state, worker, cfg, &job, &format!("store: {e}"), true).await;
+            finish_failed(state, &lease, cfg, &job, &format!("store: {e}"), true).await;
             return;
         }
     };
@@ -221,7 +251,7 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
             r = &mut task => break r,
             _ = beat.tick() => {
                 let p = progress.take();
-                match state.store.heartbeat(&job.id, worker, now_ms(), lease_ms, p.as_deref()).await {
+                match state.store.heartbeat(&lease, now_ms(), lease_ms, p.as_deref()).await {
                     Ok(true) => {}
                     Ok(false) => {
                         warn!(job = %job.id, "lease lost; abandoning the attempt");
@@ -234,10 +264,14 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
     };
     let now = now_ms();
     match result {
-        Ok(Ok(Outcome::Keygen { keys, timings })) => {
+        Ok(Ok(Outcome::Keygen {
+            keys,
+            memory_bytes,
+            timings,
+        })) => {
             match state
                 .store
-                .complete_keygen(&job.id, worker, &keys, &timings, now)
+                .complete_keygen(&lease, &keys, memory_bytes, &timings, now)
                 .await
             {
                 Ok(true) => {
@@ -259,7 +293,7 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
             };
             match state
                 .store
-                .complete_proof(&job.id, worker, proof, &timings, now)
+                .complete_proof(&lease, proof, &timings, now)
                 .await
             {
                 Ok(true) => {
@@ -273,7 +307,7 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
         }
         Ok(Err(e)) => {
             let transient = e.is_transient();
-            finish_failed(state, worker, cfg, &job, &e.to_string(), transient).await;
+            finish_failed(state, &lease, cfg, &job, &e.to_string(), transient).await;
         }
         Err(join) => {
             let reason = if join.is_panic() {
@@ -281,14 +315,14 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
             } else {
                 format!("the proving task ended: {join}")
             };
-            finish_failed(state, worker, cfg, &job, &reason, true).await;
+            finish_failed(state, &lease, cfg, &job, &reason, true).await;
         }
     }
 }
 
 async fn finish_failed(
     state: &AppState,
-    worker: &str,
+    lease: &Lease,
     cfg: &WorkerConfig,
     job: &JobRecord,
     reason: &str,
@@ -301,7 +335,7 @@ async fn finish_failed(
     } else {
         FailMode::Permanent
     };
-    match state.store.fail(&job.id, worker, reason, mode, now).await {
+    match state.store.fail(lease, reason, mode, now).await {
         Ok(Some(s)) => {
             state.metrics.observe_outcome(s);
             warn!(job = %job.id, state = s.as_str(), reason, "attempt failed");

@@ -18,7 +18,7 @@ use zkgrid_prover::model::SrsChoice;
 use zkgrid_prover::ProofBundle;
 use zkgrid_service::engine::Engine;
 use zkgrid_service::ids::{hash_api_key, new_api_key};
-use zkgrid_service::store::{JobStore, SqliteStore};
+use zkgrid_service::store::{now_ms, JobStore, Lease, NewProof, SqliteStore};
 use zkgrid_service::worker::{WorkerConfig, Workers};
 use zkgrid_service::{app, AppState, ServiceConfig};
 
@@ -45,6 +45,7 @@ fn fast_workers() -> WorkerConfig {
         idle_poll: Duration::from_millis(100),
         backoff_base: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),
+        memory_limit: None,
     }
 }
 
@@ -927,6 +928,33 @@ async fn sqlite_jobs_survive_a_worker_crash_and_restart() -> Result<()> {
         }
     }
     assert_eq!(proofs.len(), JOBS);
+    // The crashed worker's lease lapsed and another worker finished the job: a late completion
+    // under the old lease (as a zombie process would attempt) writes nothing.
+    let zombie = Lease {
+        job_id: interrupted.clone(),
+        worker: "first-life-0".into(),
+        attempt: before,
+    };
+    let late = NewProof {
+        id: "prf_zombie".into(),
+        bundle: "{}".into(),
+    };
+    assert!(
+        !state
+            .store
+            .complete_proof(&zombie, late, &json!({}), now_ms())
+            .await?
+    );
+    assert!(state.store.proof(&tenant, "prf_zombie").await?.is_none());
+    let finished = state
+        .store
+        .job(&tenant, &interrupted)
+        .await?
+        .context("job")?;
+    assert!(finished
+        .proof_id
+        .as_ref()
+        .is_some_and(|p| proofs.contains(p)));
     let metrics = String::from_utf8(get(&app2, "/metrics", None).await?.body)?;
     assert!(
         metrics.contains(&format!("zkgrid_jobs{{state=\"succeeded\"}} {}", JOBS + 1)),

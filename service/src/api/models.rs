@@ -294,6 +294,7 @@ fn view(m: ModelRecord) -> Result<ModelView, ApiError> {
             label: k.srs_label,
             insecure: k.srs_insecure,
         }),
+        estimated_proving_memory_bytes: m.memory_bytes,
         created_at: m.created_at,
     })
 }

@@ -11,9 +11,11 @@ use zkgrid_prover::{ProofBundle, ProverError};
 
 use super::types::VerifyResult;
 use super::ApiError;
-use crate::engine::{parse_stored, EngineError};
+use crate::engine::{parse_stored, EngineError, KeysInfo, ModelOptions};
 use crate::state::AppState;
+use crate::store::ModelRecord;
 use crate::store::Tenant;
+use zkgrid_prover::model::NoProgress;
 
 /// A proof bundle (`ProofBundle` JSON: instances, proof, decoded output, EVM calldata, SRS).
 #[utoipa::path(
@@ -70,12 +72,26 @@ pub async fn verify(
     let model_id = model.as_ref().map(|m| m.id.clone());
     let engine = state.engine.clone();
     let (model_hash, vk_hash) = (bundle.model_hash.clone(), bundle.vk_hash.to_string());
+    let bundle_vk_hash = vk_hash.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let compiled: Option<CompiledModel> = model
             .as_ref()
             .map(|m| parse_stored("compiled model", &m.compiled))
             .transpose()?;
-        engine.verify(&bundle, compiled.as_ref().map(|c| &c.model))
+        let first = engine.verify(&bundle, compiled.as_ref().map(|c| &c.model));
+        match (first, model, compiled) {
+            // This server has not made the key itself (its workers run elsewhere), but the
+            // tenant's model has exactly this verifying key: keys are derived deterministically
+            // from (model, options, SRS), so rebuild (or load) them here and verify again.
+            (Err(EngineError::Prover(ProverError::UnknownVk { .. })), Some(m), Some(c))
+                if keys_vk_hash(&m).as_deref() == Some(vk_hash.as_str()) =>
+            {
+                let opts: ModelOptions = parse_stored("model options", &m.options)?;
+                engine.keys(&c, &opts, &NoProgress)?;
+                engine.verify(&bundle, Some(&c.model))
+            }
+            (first, ..) => first,
+        }
     })
     .await?;
     let v = match outcome {
@@ -84,7 +100,7 @@ pub async fn verify(
             return Err(ApiError::unprocessable(
                 "unknown_verifying_key",
                 format!(
-                    "no verifying key {vk_hash} is known to this service; upload the model first"
+                    "no verifying key {bundle_vk_hash} is known to this service; upload the model first"
                 ),
             ));
         }
@@ -94,8 +110,16 @@ pub async fn verify(
         valid: v.rejection.is_none(),
         reason: v.rejection,
         model_hash,
-        vk_hash,
+        vk_hash: bundle_vk_hash,
         model_id,
         verify_s: v.seconds,
     }))
+}
+
+/// The verifying-key hash recorded for a model by its key generation, if any.
+fn keys_vk_hash(m: &ModelRecord) -> Option<String> {
+    m.keys
+        .as_ref()
+        .and_then(|k| parse_stored::<KeysInfo>("keys info", k).ok())
+        .map(|k| k.vk_hash)
 }

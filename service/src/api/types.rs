@@ -118,6 +118,9 @@ pub struct ModelView {
     pub vk_hash: Option<String>,
     /// SRS, once keys exist.
     pub srs: Option<SrsView>,
+    /// Estimated peak proving memory in bytes, once keys exist; only workers with this much
+    /// memory available are leased the model's jobs.
+    pub estimated_proving_memory_bytes: Option<u64>,
     /// Upload time (ms since the Unix epoch).
     pub created_at: i64,
 }

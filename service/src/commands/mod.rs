@@ -13,6 +13,7 @@ pub mod prove;
 pub mod replay;
 pub mod run;
 pub mod serve;
+pub mod worker;
 pub mod zoo;
 
 /// Resolve the data directory: the flag/env value, else $XDG_DATA_HOME/zkgrid, else
@@ -80,6 +81,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::run(&a, cli.json, &data),
         Command::Evm(c) => evm::run(&c, cli.json, &data),
         Command::Serve(a) => serve::run(&a, &data),
+        Command::Worker(a) => worker::run(&a, &data),
         Command::Keys(k) => keys::run(k, cli.json, &data),
     }
 }

@@ -1,4 +1,5 @@
-//! `zkgrid serve`: the REST API with in-process workers on the embedded store.
+//! `zkgrid serve`: the REST API, with in-process workers (`--workers N`, 0 for none) on the
+//! embedded SQLite store or a shared PostgreSQL database.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ async fn serve(a: &ServeArgs, data: &Path) -> anyhow::Result<()> {
     let workers = Workers::spawn(
         &state,
         a.workers,
-        &format!("{}-{}", hostname(), std::process::id()),
+        &format!("{}-{}", crate::capability::hostname(), std::process::id()),
         WorkerConfig {
             lease,
             heartbeat: lease / 4,
@@ -49,7 +50,7 @@ async fn serve(a: &ServeArgs, data: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     eprintln!(
-        "zkgrid serving on http://{} (data dir {}, {} worker(s)); INSECURE dev SRS",
+        "zkgrid serving on http://{} (data dir {}, {} in-process worker(s)); INSECURE dev SRS",
         listener.local_addr().unwrap_or(a.listen),
         data.display(),
         a.workers
@@ -66,15 +67,8 @@ async fn serve(a: &ServeArgs, data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "worker".into())
-}
-
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

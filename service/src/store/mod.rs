@@ -7,22 +7,32 @@
 //!
 //! 1. [`JobStore::enqueue_proof`] / [`JobStore::create_model`] commit the job before the request
 //!    returns.
-//! 2. A worker calls [`JobStore::requeue_expired`] (lapsed leases go back to `queued`, or to
-//!    `failed` once `max_attempts` is used up), then [`JobStore::claim`], which moves the oldest
-//!    runnable `queued` job to `running` with a lease (`lease_owner`, `lease_expires_at`) and
-//!    counts an attempt.
+//! 2. A worker registers its [`WorkerCapability`] ([`JobStore::register_worker`]), calls
+//!    [`JobStore::requeue_expired`] (lapsed leases go back to `queued`, or to `failed` once
+//!    `max_attempts` is used up), then [`JobStore::claim`], which moves the oldest runnable
+//!    `queued` job whose estimated proving memory fits the worker to `running` with a lease
+//!    (`lease_owner`, `lease_expires_at`) and counts an attempt. The [`Lease`] it returns (job,
+//!    worker, attempt number) is the fencing token of every later call.
 //! 3. While it works it calls [`JobStore::heartbeat`]; `false` means the lease was lost and the
 //!    result must be thrown away.
 //! 4. It finishes with [`JobStore::complete_proof`] / [`JobStore::complete_keygen`] or
 //!    [`JobStore::fail`]. Every finishing call is fenced: it only applies while the job is
-//!    `running` under the caller's lease, so a job is never finished twice and a worker whose
-//!    lease lapsed cannot overwrite the result of the worker that took over.
+//!    `running` under the caller's lease (same owner *and* same attempt), so a job is never
+//!    finished twice and a worker whose lease lapsed cannot overwrite the result of the worker
+//!    that took over, even when that is a later attempt under the same worker name.
+//!
+//! A job's `memory_bytes` is the model's estimated proving memory, known once key generation
+//! has run (it is copied to prove jobs at enqueue, and filled in for jobs queued before it was
+//! known); a job without an estimate may go to any worker.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod postgres;
+mod rows;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch (the store's clock unit).
@@ -145,6 +155,8 @@ pub struct ModelRecord {
     pub keygen_job_id: String,
     /// Why key generation failed, when it did.
     pub error: Option<String>,
+    /// Estimated peak proving memory in bytes, once keys exist.
+    pub memory_bytes: Option<u64>,
     /// Creation time.
     pub created_at: Millis,
 }
@@ -256,6 +268,8 @@ pub struct JobRecord {
     pub lease_expires_at: Option<Millis>,
     /// Last reported step (free text, e.g. `prove k=9`).
     pub progress: Option<String>,
+    /// Estimated peak proving memory in bytes (`None` until the model's keys were made).
+    pub memory_bytes: Option<u64>,
     /// Why the last attempt failed (kept while retrying), or why the job failed.
     pub error: Option<String>,
     /// Step timings of the successful attempt (JSON object of seconds).
@@ -332,6 +346,57 @@ pub struct NewProof {
     pub bundle: String,
 }
 
+/// A worker's hold on a job: the fencing token of heartbeats and finishing calls. A call with a
+/// lease applies only while the job is `running` under the same owner and attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: String,
+    /// The worker holding it.
+    pub worker: String,
+    /// The attempt the lease belongs to (the job's `attempts` when it was claimed).
+    pub attempt: u32,
+}
+
+impl JobRecord {
+    /// The lease `worker` holds on this freshly claimed job.
+    pub fn lease(&self, worker: &str) -> Lease {
+        Lease {
+            job_id: self.id.clone(),
+            worker: worker.to_string(),
+            attempt: self.attempts,
+        }
+    }
+}
+
+/// What a worker can hold, reported when it starts and refreshed while it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerCapability {
+    /// Host name.
+    pub hostname: String,
+    /// CPU cores available to the process.
+    pub cpu_cores: u32,
+    /// Total memory of the machine in bytes.
+    pub memory_total_bytes: u64,
+    /// Memory available for a new job in bytes: what the worker claims against.
+    pub memory_available_bytes: u64,
+    /// Whether a GPU was detected.
+    pub gpu: bool,
+}
+
+/// A registered worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerRecord {
+    /// Worker id.
+    pub id: String,
+    /// What it reported.
+    pub capability: WorkerCapability,
+    /// First registration.
+    pub started_at: Millis,
+    /// Latest report.
+    pub last_seen_at: Millis,
+}
+
 /// How a failed attempt ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailMode {
@@ -369,18 +434,29 @@ pub trait JobStore: Send + Sync + 'static {
     async fn enqueue_proof(&self, job: NewProveJob) -> StoreResult<()>;
     /// A job of `tenant_id`.
     async fn job(&self, tenant_id: &str, id: &str) -> StoreResult<Option<JobRecord>>;
-    /// Leases the oldest runnable queued job to `worker` until `now + lease_ms`.
+    /// Records (or refreshes) what worker `id` can hold.
+    async fn register_worker(
+        &self,
+        id: &str,
+        capability: &WorkerCapability,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// The registered workers, by id.
+    async fn workers(&self) -> StoreResult<Vec<WorkerRecord>>;
+    /// Leases to `worker` until `now + lease_ms` the oldest runnable queued job whose estimated
+    /// proving memory fits in `capability.memory_available_bytes` (jobs without an estimate fit
+    /// any worker). Returns the job with its `attempts` already counting this attempt.
     async fn claim(
         &self,
         worker: &str,
+        capability: &WorkerCapability,
         now: Millis,
         lease_ms: i64,
     ) -> StoreResult<Option<JobRecord>>;
-    /// Renews `worker`'s lease and records progress; `false` when the lease is no longer held.
+    /// Renews the lease and records progress; `false` when the lease is no longer held.
     async fn heartbeat(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         now: Millis,
         lease_ms: i64,
         progress: Option<&str>,
@@ -392,19 +468,19 @@ pub trait JobStore: Send + Sync + 'static {
     /// holds the lease (nothing is written then).
     async fn complete_proof(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         proof: NewProof,
         timings: &serde_json::Value,
         now: Millis,
     ) -> StoreResult<bool>;
-    /// Finishes a key-generation job and marks its model ready with `keys`; fenced like
+    /// Finishes a key-generation job and marks its model ready with `keys` and its estimated
+    /// proving memory (also given to the model's jobs that have none yet); fenced like
     /// [`JobStore::complete_proof`].
     async fn complete_keygen(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         keys: &serde_json::Value,
+        memory_bytes: Option<u64>,
         timings: &serde_json::Value,
         now: Millis,
     ) -> StoreResult<bool>;
@@ -413,8 +489,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// Fenced like [`JobStore::complete_proof`]; returns the job's new state.
     async fn fail(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         reason: &str,
         mode: FailMode,
         now: Millis,
@@ -448,14 +523,11 @@ pub async fn open(
             Ok(std::sync::Arc::new(SqliteStore::open_url(u).await?))
         }
         Some(u) if u.starts_with("postgres:") || u.starts_with("postgresql:") => {
-            Err(StoreError::UnsupportedUrl {
-                url: u.to_string(),
-                reason: "this build has only the embedded SQLite store",
-            })
+            Ok(std::sync::Arc::new(PgStore::open(u).await?))
         }
         Some(u) => Err(StoreError::UnsupportedUrl {
             url: u.to_string(),
-            reason: "expected a sqlite: URL",
+            reason: "expected a sqlite:, postgres:// or postgresql:// URL",
         }),
     }
 }

@@ -10,14 +10,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
 
+use super::rows::{
+    job_counts_from_rows, job_from_row, model_from_row, opt_json_col, proof_from_row,
+    tenant_from_row, to_db_int, worker_from_row, JOB_COLUMNS, MODEL_COLUMNS, PROOF_COLUMNS,
+    WORKER_COLUMNS,
+};
 use super::{
-    FailMode, JobKind, JobRecord, JobState, JobStore, Millis, ModelRecord, ModelStatus, NewModel,
-    NewProof, NewProveJob, ProofRecord, StoreError, StoreResult, Tenant,
+    FailMode, JobKind, JobRecord, JobState, JobStore, Lease, Millis, ModelRecord, NewModel,
+    NewProof, NewProveJob, ProofRecord, StoreError, StoreResult, Tenant, WorkerCapability,
+    WorkerRecord,
 };
 use crate::ids::new_id;
 
@@ -28,79 +33,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-const JOB_COLUMNS: &str = "id, tenant_id, kind, model_id, payload, state, attempts, max_attempts, \
-    run_after, lease_owner, lease_expires_at, progress, error, timings, proof_id, created_at, \
-    started_at, finished_at";
-
-const MODEL_COLUMNS: &str = "id, tenant_id, name, status, model_hash, compiled, options, keys, \
-    keygen_job_id, error, created_at";
-
-fn json_col(row: &SqliteRow, col: &'static str) -> StoreResult<serde_json::Value> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-        what: col,
-        detail: e.to_string(),
-    })
-}
-
-fn opt_json_col(row: &SqliteRow, col: &'static str) -> StoreResult<Option<serde_json::Value>> {
-    let text: Option<String> = row.try_get(col)?;
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
-            what: col,
-            detail: e.to_string(),
-        })
-    })
-    .transpose()
-}
-
-fn count_col(row: &SqliteRow, col: &'static str) -> StoreResult<u32> {
-    let v: i64 = row.try_get(col)?;
-    u32::try_from(v).map_err(|_| StoreError::Corrupt {
-        what: col,
-        detail: v.to_string(),
-    })
-}
-
-fn job_from_row(row: &SqliteRow) -> StoreResult<JobRecord> {
-    Ok(JobRecord {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        kind: JobKind::parse(&row.try_get::<String, _>("kind")?)?,
-        model_id: row.try_get("model_id")?,
-        payload: json_col(row, "payload")?,
-        state: JobState::parse(&row.try_get::<String, _>("state")?)?,
-        attempts: count_col(row, "attempts")?,
-        max_attempts: count_col(row, "max_attempts")?,
-        run_after: row.try_get("run_after")?,
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        progress: row.try_get("progress")?,
-        error: row.try_get("error")?,
-        timings: opt_json_col(row, "timings")?,
-        proof_id: row.try_get("proof_id")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-fn model_from_row(row: &SqliteRow) -> StoreResult<ModelRecord> {
-    Ok(ModelRecord {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        status: ModelStatus::parse(&row.try_get::<String, _>("status")?)?,
-        model_hash: row.try_get("model_hash")?,
-        compiled: json_col(row, "compiled")?,
-        options: json_col(row, "options")?,
-        keys: opt_json_col(row, "keys")?,
-        keygen_job_id: row.try_get("keygen_job_id")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 impl SqliteStore {
@@ -174,10 +106,7 @@ impl JobStore for SqliteStore {
             .bind(name)
             .fetch_one(&self.pool)
             .await?;
-        Ok(Tenant {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-        })
+        tenant_from_row(&row)
     }
 
     async fn add_api_key(&self, tenant_id: &str, key_hash: &str) -> StoreResult<()> {
@@ -191,18 +120,14 @@ impl JobStore for SqliteStore {
     }
 
     async fn tenant_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Tenant>> {
-        let row = sqlx::query(
+        sqlx::query(
             "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = ?",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Tenant {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-            })
-        })
+        .await?
+        .as_ref()
+        .map(tenant_from_row)
         .transpose()
     }
 
@@ -282,16 +207,16 @@ impl JobStore for SqliteStore {
 
     async fn enqueue_proof(&self, j: NewProveJob) -> StoreResult<()> {
         let now = super::now_ms();
+        // The model's memory estimate (when its keys exist) travels with the job.
         sqlx::query(
-            "INSERT INTO jobs (id, tenant_id, kind, model_id, payload, state, max_attempts, run_after, created_at) \
-             VALUES (?, ?, 'prove', ?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO jobs (id, tenant_id, kind, model_id, payload, state, max_attempts, run_after, memory_bytes, created_at) \
+             VALUES (?1, ?2, 'prove', ?3, ?4, 'queued', ?5, ?6, (SELECT memory_bytes FROM models WHERE id = ?3), ?6)",
         )
         .bind(&j.id)
         .bind(&j.tenant_id)
         .bind(&j.model_id)
         .bind(j.payload.to_string())
         .bind(i64::from(j.max_attempts))
-        .bind(now)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -310,23 +235,59 @@ impl JobStore for SqliteStore {
             .transpose()
     }
 
+    async fn register_worker(
+        &self,
+        id: &str,
+        c: &WorkerCapability,
+        now: Millis,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO workers (id, hostname, cpu_cores, memory_total_bytes, memory_available_bytes, gpu, started_at, last_seen_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+             ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, cpu_cores = excluded.cpu_cores, \
+                 memory_total_bytes = excluded.memory_total_bytes, \
+                 memory_available_bytes = excluded.memory_available_bytes, gpu = excluded.gpu, \
+                 last_seen_at = excluded.last_seen_at",
+        )
+        .bind(id)
+        .bind(&c.hostname)
+        .bind(i64::from(c.cpu_cores))
+        .bind(to_db_int(c.memory_total_bytes))
+        .bind(to_db_int(c.memory_available_bytes))
+        .bind(c.gpu)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> StoreResult<Vec<WorkerRecord>> {
+        let sql = format!("SELECT {WORKER_COLUMNS} FROM workers ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+
     async fn claim(
         &self,
         worker: &str,
+        capability: &WorkerCapability,
         now: Millis,
         lease_ms: i64,
     ) -> StoreResult<Option<JobRecord>> {
+        // SQLite serializes writers: one statement picks and leases the job atomically.
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_expires_at = ?2, \
                  attempts = attempts + 1, started_at = ?3, progress = 'claimed' \
              WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ?3 \
+                             AND (memory_bytes IS NULL OR memory_bytes <= ?4) \
                          ORDER BY created_at, id LIMIT 1) \
              RETURNING {JOB_COLUMNS}"
         );
         sqlx::query(&sql)
             .bind(worker)
-            .bind(now + lease_ms)
+            .bind(now.saturating_add(lease_ms))
             .bind(now)
+            .bind(to_db_int(capability.memory_available_bytes))
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
@@ -336,20 +297,20 @@ impl JobStore for SqliteStore {
 
     async fn heartbeat(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         now: Millis,
         lease_ms: i64,
         progress: Option<&str>,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE jobs SET lease_expires_at = ?, progress = COALESCE(?, progress) \
-             WHERE id = ? AND state = 'running' AND lease_owner = ?",
+             WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?",
         )
-        .bind(now + lease_ms)
+        .bind(now.saturating_add(lease_ms))
         .bind(progress)
-        .bind(job_id)
-        .bind(worker)
+        .bind(&lease.job_id)
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -392,8 +353,7 @@ impl JobStore for SqliteStore {
 
     async fn complete_proof(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         proof: NewProof,
         timings: &serde_json::Value,
         now: Millis,
@@ -402,14 +362,15 @@ impl JobStore for SqliteStore {
         let row = sqlx::query(
             "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, \
                  finished_at = ?, timings = ?, proof_id = ?, progress = 'done', error = NULL \
-             WHERE id = ? AND state = 'running' AND lease_owner = ? \
+             WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ? \
              RETURNING tenant_id, model_id",
         )
         .bind(now)
         .bind(timings.to_string())
         .bind(&proof.id)
-        .bind(job_id)
-        .bind(worker)
+        .bind(&lease.job_id)
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -424,7 +385,7 @@ impl JobStore for SqliteStore {
         .bind(&proof.id)
         .bind(tenant_id)
         .bind(model_id)
-        .bind(job_id)
+        .bind(&lease.job_id)
         .bind(&proof.bundle)
         .bind(now)
         .execute(&mut *tx)
@@ -435,9 +396,9 @@ impl JobStore for SqliteStore {
 
     async fn complete_keygen(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         keys: &serde_json::Value,
+        memory_bytes: Option<u64>,
         timings: &serde_json::Value,
         now: Millis,
     ) -> StoreResult<bool> {
@@ -445,13 +406,14 @@ impl JobStore for SqliteStore {
         let row = sqlx::query(
             "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, \
                  finished_at = ?, timings = ?, progress = 'done', error = NULL \
-             WHERE id = ? AND state = 'running' AND lease_owner = ? \
+             WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ? \
              RETURNING model_id",
         )
         .bind(now)
         .bind(timings.to_string())
-        .bind(job_id)
-        .bind(worker)
+        .bind(&lease.job_id)
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -459,19 +421,30 @@ impl JobStore for SqliteStore {
             return Ok(false);
         };
         let model_id: String = row.try_get("model_id")?;
-        sqlx::query("UPDATE models SET status = 'ready', keys = ?, error = NULL WHERE id = ?")
-            .bind(keys.to_string())
-            .bind(model_id)
-            .execute(&mut *tx)
-            .await?;
+        let memory = memory_bytes.map(to_db_int);
+        sqlx::query(
+            "UPDATE models SET status = 'ready', keys = ?, memory_bytes = ?, error = NULL WHERE id = ?",
+        )
+        .bind(keys.to_string())
+        .bind(memory)
+        .bind(&model_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET memory_bytes = ? WHERE model_id = ? AND memory_bytes IS NULL \
+                 AND state IN ('queued', 'running')",
+        )
+        .bind(memory)
+        .bind(&model_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     async fn fail(
         &self,
-        job_id: &str,
-        worker: &str,
+        lease: &Lease,
         reason: &str,
         mode: FailMode,
         now: Millis,
@@ -488,14 +461,15 @@ impl JobStore for SqliteStore {
                  run_after = COALESCE(?1, run_after), \
                  finished_at = CASE WHEN ?1 IS NOT NULL AND attempts < max_attempts THEN NULL ELSE ?2 END, \
                  lease_owner = NULL, lease_expires_at = NULL, error = ?3, progress = 'attempt failed' \
-             WHERE id = ?4 AND state = 'running' AND lease_owner = ?5 \
+             WHERE id = ?4 AND state = 'running' AND lease_owner = ?5 AND attempts = ?6 \
              RETURNING state, kind, model_id",
         )
         .bind(retry_at)
         .bind(now)
         .bind(reason)
-        .bind(job_id)
-        .bind(worker)
+        .bind(&lease.job_id)
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -520,35 +494,18 @@ impl JobStore for SqliteStore {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
-        let mut out: Vec<(JobState, u64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
-        for r in rows {
-            let state = JobState::parse(&r.try_get::<String, _>("state")?)?;
-            let n: i64 = r.try_get("n")?;
-            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == state) {
-                slot.1 = u64::try_from(n).unwrap_or(0);
-            }
-        }
-        Ok(out)
+        job_counts_from_rows(&rows)
     }
 
     async fn proof(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProofRecord>> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, model_id, job_id, bundle, created_at FROM proofs WHERE id = ? AND tenant_id = ?",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(ProofRecord {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                model_id: r.try_get("model_id")?,
-                job_id: r.try_get("job_id")?,
-                bundle: r.try_get("bundle")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        let sql = format!("SELECT {PROOF_COLUMNS} FROM proofs WHERE id = ? AND tenant_id = ?");
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(proof_from_row)
+            .transpose()
     }
 }

@@ -208,7 +208,10 @@ fn deploy_post_prove_submit_withdraw_on_anvil() -> Result<()> {
             .collect()
     };
     let (first, second) = (vk_codes(&dep)?, vk_codes(&again)?);
-    ensure!(!first.is_empty() && first == second, "VK code contracts differ");
+    ensure!(
+        !first.is_empty() && first == second,
+        "VK code contracts differ"
+    );
 
     // Post a task (requester escrows 1.5 ETH).
     let posted = ok_json(&zkgrid(

@@ -211,6 +211,17 @@ def zkgrid_case(a, model_dir, model, vis):
     return rec
 
 
+def ref_ours(records, reference):
+    """How far ours on the reference test's proof is from ours on the CLI's proof."""
+    diffs = []
+    for r in records:
+        t = (reference.get((r["model"], r["visibility"])) or {}).get("totals") or {}
+        z = (r.get("zkgrid") or {}).get("verify_gas")
+        if t.get("ours") and z:
+            diffs.append(abs(t["ours"] - z) / z)
+    return f"within {max(diffs) * 100:.2f}% of the zkgrid column" if diffs else "not available"
+
+
 def fmt(v):
     return f"{v:,}" if isinstance(v, int) else ("–" if v is None else str(v))
 
@@ -311,8 +322,9 @@ def main():
         table(records, reference),
         "",
         "zkgrid gas: `zkgrid --json evm gas proof.json` (revm, verifyProof transaction total incl. 21,000 + calldata). "
-        "snark-verifier ref.: `gas_zoo_rows` in verifier-contracts/tests/gas.rs (same proof and key, revm, "
-        "unoptimized solc, no EIP-170 limit). EZKL gas: gasUsed of a real verify transaction on anvil "
+        "snark-verifier ref.: `gas_zoo_rows` in verifier-contracts/tests/gas.rs (revm, unoptimized solc, no "
+        "EIP-170 limit; same model, visibility, input and default column budget, on the test's own proof -- the "
+        "test also measures ours on that proof: " + ref_ours(records, reference) + "). EZKL gas: gasUsed of a real verify transaction on anvil "
         "(`Halo2Verifier` from create_evm_verifier, calldata from encode_evm_calldata). "
         f"EZKL verifiers that accepted their proof (eth_call and transaction) and rejected a changed last instance: {', '.join(ok) or 'none'}.",
     ] + (["", "Failures:"] + errors if errors else []))

@@ -56,7 +56,8 @@ pub enum Command {
     ///
     /// Example: zkgrid replay test-vectors/
     Replay(ReplayArgs),
-    /// On-chain verification: generate a model's Solidity verifier, measure a proof's gas.
+    /// On-chain verification: generate a model's Solidity verifier, measure a proof's gas,
+    /// deploy it, post tasks and submit proofs to the settlement contract.
     ///
     /// Example: zkgrid evm generate network.zkg.json -o verifier/
     #[command(subcommand)]
@@ -237,6 +238,130 @@ pub enum EvmCommand {
     ///
     /// Example: zkgrid evm gas proof.json
     Gas(EvmGasArgs),
+    /// Deploy a model's verifier (VK code contracts, then the verifier) and, with --settlement,
+    /// the settlement contract on a JSON-RPC node; print the addresses and write a deployment
+    /// JSON (addresses, chain id, transaction hashes, vk hash, instance layout).
+    ///
+    /// Example: zkgrid evm deploy --rpc-url http://127.0.0.1:8545 network.zkg.json --input-visibility hashed --settlement -o deployment.json
+    Deploy(EvmDeployArgs),
+    /// Post a task on the settlement contract: escrow a reward for a proof of the model on an
+    /// input, to be paid to the first valid proof bound to its submitter (or to --recipient).
+    ///
+    /// Example: zkgrid evm post-task --rpc-url http://127.0.0.1:8545 --deployment deployment.json network.zkg.json input.json --reward-wei 1000000000000000000
+    PostTask(EvmPostTaskArgs),
+    /// Submit a proof bundle for a task (Settlement.submit): prints the transaction, its gas,
+    /// whether the task paid out and the event. The proof must be bound to the submitting
+    /// address (zkgrid prove --recipient ADDRESS).
+    ///
+    /// Example: zkgrid evm submit --rpc-url http://127.0.0.1:8545 proof.json --task 1 --settlement 0x5FbDB2315678afecb367f032d93F642f64180aa3
+    Submit(EvmSubmitArgs),
+    /// Withdraw the sender's credited rewards from the settlement contract.
+    ///
+    /// Example: zkgrid evm withdraw --rpc-url http://127.0.0.1:8545 --settlement 0x5FbDB2315678afecb367f032d93F642f64180aa3
+    Withdraw(EvmWithdrawArgs),
+}
+
+/// The node and the signing account of an on-chain command.
+#[derive(Debug, Args, Clone)]
+pub struct ChainArgs {
+    /// JSON-RPC endpoint (HTTP) of the node.
+    #[arg(long, env = "ZKGRID_RPC_URL")]
+    pub rpc_url: String,
+    /// Hex private key of the sending account (prefer the environment variable: command lines
+    /// are visible to other users).
+    #[arg(long, env = "ZKGRID_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: String,
+}
+
+/// Arguments of `zkgrid evm deploy`.
+#[derive(Debug, Args)]
+pub struct EvmDeployArgs {
+    /// Node and sender.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The compiled model (MODEL.zkg.json): its verifier is generated (setup runs when keys are
+    /// missing) and deployed.
+    #[arg(
+        required_unless_present = "verifier_dir",
+        conflicts_with = "verifier_dir"
+    )]
+    pub model: Option<PathBuf>,
+    /// A directory written by `zkgrid evm generate` (deploys its bytecode as is).
+    #[arg(long)]
+    pub verifier_dir: Option<PathBuf>,
+    /// Input visibility (with MODEL; must match the proofs the verifier will check).
+    #[arg(long, value_enum, default_value_t = InputVis::Public)]
+    pub input_visibility: InputVis,
+    /// Output visibility (with MODEL).
+    #[arg(long, value_enum, default_value_t = OutputVis::Public)]
+    pub output_visibility: OutputVis,
+    /// Most advice columns the layout may use (with MODEL).
+    #[arg(long, default_value_t = 48)]
+    pub column_budget: usize,
+    /// SRS (with MODEL): a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// Also deploy the settlement contract.
+    #[arg(long)]
+    pub settlement: bool,
+    /// Where to write the deployment JSON.
+    #[arg(short, long, default_value = "deployment.json")]
+    pub output: PathBuf,
+}
+
+/// Arguments of `zkgrid evm post-task`.
+#[derive(Debug, Args)]
+pub struct EvmPostTaskArgs {
+    /// Node and sender (the requester, who escrows the reward).
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The deployment JSON written by `zkgrid evm deploy` (verifier, layout, settlement).
+    #[arg(long)]
+    pub deployment: PathBuf,
+    /// The settlement contract (default: the one in the deployment JSON).
+    #[arg(long)]
+    pub settlement: Option<String>,
+    /// The compiled model (must be the deployment's model).
+    pub model: PathBuf,
+    /// The input a proof must be about (JSON, as for `zkgrid prove`).
+    pub input: PathBuf,
+    /// Reward in wei, escrowed with the task.
+    #[arg(long)]
+    pub reward_wei: String,
+    /// Seconds from the latest block until the deadline.
+    #[arg(long, default_value_t = 86_400)]
+    pub deadline_secs: u64,
+    /// Pay only this address (default: whoever submits a valid proof bound to themselves).
+    #[arg(long)]
+    pub recipient: Option<String>,
+}
+
+/// Arguments of `zkgrid evm submit`.
+#[derive(Debug, Args)]
+pub struct EvmSubmitArgs {
+    /// Node and sender (the prover: the proof's recipient slot must name this account or the
+    /// task's named recipient).
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The proof bundle (from `zkgrid prove`).
+    pub proof: PathBuf,
+    /// Task id (decimal or 0x-hex).
+    #[arg(long)]
+    pub task: String,
+    /// The settlement contract's address.
+    #[arg(long)]
+    pub settlement: String,
+}
+
+/// Arguments of `zkgrid evm withdraw`.
+#[derive(Debug, Args)]
+pub struct EvmWithdrawArgs {
+    /// Node and sender (the account whose credit is paid out).
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The settlement contract's address.
+    #[arg(long)]
+    pub settlement: String,
 }
 
 /// Arguments of `zkgrid evm generate`.

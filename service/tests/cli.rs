@@ -244,6 +244,10 @@ fn every_command_has_help_with_an_example() -> Result<()> {
         vec!["replay"],
         vec!["evm", "generate"],
         vec!["evm", "gas"],
+        vec!["evm", "deploy"],
+        vec!["evm", "post-task"],
+        vec!["evm", "submit"],
+        vec!["evm", "withdraw"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

@@ -238,6 +238,24 @@ pub enum EvmError {
         data: Vec<u8>,
     },
 
+    /// An address that must hold a contract has no code (wrong address, wrong chain, or not
+    /// deployed yet).
+    #[error("no contract code at {address} (expected the {what}; wrong address or wrong chain?)")]
+    NoCode {
+        /// Which contract was expected.
+        what: &'static str,
+        /// The address.
+        address: crate::Address,
+    },
+
+    /// A private key string is not 32 bytes of hex or not a valid secp256k1 key. The key
+    /// itself is never part of the message.
+    #[error("invalid private key: {problem}")]
+    InvalidPrivateKey {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+
     /// A receipt lacks what the call must produce (a contract address, an event).
     #[error("{what}: receipt has no {missing}")]
     MissingInReceipt {

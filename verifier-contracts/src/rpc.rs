@@ -12,10 +12,9 @@
 //! [`EvmError::SettlementReverted`]) instead of a failed transaction.
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::primitives::{Bytes, B256};
+use alloy::primitives::Bytes;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::TransportError;
 use halo2_proofs::halo2curves::bn256::Fr;
 
@@ -26,6 +25,27 @@ use crate::settlement::{self, SettlementEvent, SettlementRevert, Task, TaskSpec}
 use crate::solc::CompiledContract;
 use crate::solidity::{GeneratedVerifier, EIP170_LIMIT};
 use crate::{Address, U256};
+
+pub use alloy::primitives::B256;
+pub use alloy::signers::local::PrivateKeySigner;
+
+/// Parses a hex private key (`0x` prefix optional, 64 hex digits). Errors never contain the
+/// key.
+pub fn parse_private_key(text: &str) -> Result<PrivateKeySigner> {
+    let text = text.trim();
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() != 64 {
+        return Err(EvmError::InvalidPrivateKey {
+            problem: "expected 64 hex digits (32 bytes)",
+        });
+    }
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(digits, &mut bytes)
+        .map_err(|_| EvmError::InvalidPrivateKey { problem: "not hex" })?;
+    PrivateKeySigner::from_bytes(&B256::from(bytes)).map_err(|_| EvmError::InvalidPrivateKey {
+        problem: "not a valid secp256k1 secret key",
+    })
+}
 
 fn rpc(op: &'static str) -> impl FnOnce(TransportError) -> EvmError {
     move |source| EvmError::Rpc {
@@ -199,6 +219,15 @@ impl RpcChain {
             .to_vec())
     }
 
+    /// The runtime code size of `address`; [`EvmError::NoCode`] when it has none.
+    pub async fn require_code(&self, what: &'static str, address: Address) -> Result<usize> {
+        let size = self.code(address).await?.len();
+        if size == 0 {
+            return Err(EvmError::NoCode { what, address });
+        }
+        Ok(size)
+    }
+
     /// `keccak256` of the runtime code of `account` (what `EXTCODEHASH` returns for a contract).
     pub async fn code_hash(&self, account: Address) -> Result<[u8; 32]> {
         Ok(abi::keccak256(&self.code(account).await?))
@@ -326,15 +355,28 @@ impl RpcChain {
 
     /// Deploys a generated verifier: its VK code contracts, then the verifier
     /// (`verifier_creation_code` from solc) with their addresses as constructor arguments.
-    #[tracing::instrument(skip_all)]
     pub async fn deploy_verifier(
         &self,
         from: Address,
         generated: &GeneratedVerifier,
         verifier_creation_code: &[u8],
     ) -> Result<RpcDeployedVerifier> {
+        self.deploy_verifier_codes(from, generated.vk_creation_codes(), verifier_creation_code)
+            .await
+    }
+
+    /// Deploys a verifier from creation codes alone (as `zkgrid evm generate` writes them):
+    /// each VK code contract in order, then the verifier with their addresses as constructor
+    /// arguments.
+    #[tracing::instrument(skip_all, fields(vk_chunks = vk_creation_codes.len()))]
+    pub async fn deploy_verifier_codes(
+        &self,
+        from: Address,
+        vk_creation_codes: Vec<Vec<u8>>,
+        verifier_creation_code: &[u8],
+    ) -> Result<RpcDeployedVerifier> {
         let mut vk = Vec::new();
-        for code in generated.vk_creation_codes() {
+        for code in vk_creation_codes {
             vk.push(self.deploy("VK code contract", from, code).await?);
         }
         let mut creation = verifier_creation_code.to_vec();
@@ -530,5 +572,44 @@ impl RpcSettlement {
             )
             .await?;
         settlement::decode_task(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_keys_parse_and_errors_hide_the_key() {
+        // anvil's first well-known dev account.
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let expected: Address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+            .parse()
+            .unwrap_or(Address::ZERO);
+        for text in [key, &key[2..], &format!(" {key}\n")] {
+            match parse_private_key(text) {
+                Ok(signer) => assert_eq!(signer.address(), expected),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let short = &key[..40];
+        let not_hex = key.replace('a', "g");
+        let zero = format!("0x{}", "0".repeat(64));
+        for bad in [short, not_hex.as_str(), zero.as_str()] {
+            match parse_private_key(bad) {
+                Err(e @ EvmError::InvalidPrivateKey { .. }) => {
+                    assert!(!e.to_string().contains(&bad[4..20]), "{e}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_rpc_urls_are_typed_errors() {
+        assert!(matches!(
+            RpcChain::connect("not a url", vec![]),
+            Err(EvmError::InvalidRpcUrl { .. })
+        ));
     }
 }

@@ -7,22 +7,19 @@
 //! mined); the prover submits its real proof and withdraws. Balances are checked to the wei
 //! against the receipts' gas fees, and the settlement events against the task.
 
+mod common;
+
 use anyhow::{anyhow, ensure, Context as _};
-use zkgrid_circuits::model::{
-    commitment, recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility,
-    Visibility,
-};
+use common::hashed::hashed_model;
+use zkgrid_circuits::model::{commitment, recipient_from_address, InstanceLayout};
 use zkgrid_evm::anvil::Anvil;
 use zkgrid_evm::rpc::{RpcChain, RpcSettlement};
 use zkgrid_evm::settlement::input_digest;
 use zkgrid_evm::{
-    compile_settlement, generate, Address, EvmError, KzgVerifierParams, SettlementEvent,
-    SettlementRevert, Solc, SolcSettings, TaskSpec, TaskState, EIP170_LIMIT, U256,
-    VERIFIER_CONTRACT,
+    compile_settlement, Address, EvmError, SettlementEvent, SettlementRevert, Solc, TaskSpec,
+    TaskState, EIP170_LIMIT, U256,
 };
-use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr;
-use zkgrid_prover::model::{setup, SetupOptions};
 
 use alloy::primitives::B256;
 use alloy::signers::local::PrivateKeySigner;
@@ -51,54 +48,14 @@ struct OffChain {
 }
 
 fn off_chain(prover: Address) -> anyhow::Result<OffChain> {
-    let entry = zoo::get("mlp_tiny")?;
-    let model = compile(
-        &entry.onnx,
-        "mlp_tiny",
-        Some(&entry.calibration),
-        &QuantConfig::default(),
-    )?
-    .model;
-    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
-    let dir = tempfile::tempdir()?;
-    let keys = setup(
-        dir.path(),
-        &model,
-        &SetupOptions {
-            visibility,
-            ..SetupOptions::default()
-        },
-    )?;
-    let layout = InstanceLayout::new(&model, visibility);
-    let input = quantize_input(&model, &entry.sample_input)?;
-    let input_commitment = commitment(&input);
-
-    let (bundle, _) = keys.prove(&input, slot_of(prover))?;
-    let instances = bundle
-        .instances
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("no instance column"))?;
-    ensure!(instances.len() == layout.len());
-    ensure!(instances[layout.recipient_index()] == slot_of(prover));
-    ensure!(instances[layout.input_range().start] == input_commitment);
-
-    let generated = generate(
-        &KzgVerifierParams::from_srs(&keys.srs),
-        keys.keys.vk(),
-        &[layout.len()],
-    )?;
-    let solc = Solc::pinned();
-    let verifier = solc.compile(
-        &generated.solidity,
-        VERIFIER_CONTRACT,
-        SolcSettings::default(),
-    )?;
-    let settlement = compile_settlement(&solc)?;
+    let tiny = hashed_model("mlp_tiny")?;
+    let (proof, instances) = tiny.prove(&tiny.input, &prover.0 .0)?;
+    let (generated, verifier) = tiny.verifier()?;
+    let settlement = compile_settlement(&Solc::pinned())?;
     Ok(OffChain {
-        layout,
-        input_commitment,
-        proof: bundle.proof,
+        layout: tiny.layout.clone(),
+        input_commitment: commitment(&tiny.input),
+        proof,
         instances,
         generated,
         verifier_creation: verifier.creation,

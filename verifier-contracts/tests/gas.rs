@@ -6,20 +6,16 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::hashed::hashed_model;
 use common::{PhaseCircuit, RichCircuit, WideCircuit};
-use zkgrid_circuits::model::{
-    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, Visibility,
-};
 use zkgrid_evm::profile::GasProfile;
 use zkgrid_evm::program::Op;
 use zkgrid_evm::{
     deploy_verifier, generate, verify_proof_calldata, EvmRunner, KzgVerifierParams, Solc,
     SolcSettings, VERIFIER_CONTRACT,
 };
-use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
 use zkgrid_prover::halo2_proofs::plonk::{Circuit, Expression, VerifyingKey};
-use zkgrid_prover::model::{setup, SetupOptions};
 use zkgrid_prover::{keygen, prove, DevSrsCache, KeygenOptions, Srs};
 
 fn expression_nodes(e: &Expression<Fr>) -> usize {
@@ -128,6 +124,20 @@ fn print_profile(name: &str, p: &GasProfile) {
     );
 }
 
+/// Totals of one [`measure`]ment.
+#[derive(Debug, Default, serde::Serialize)]
+struct Totals {
+    /// Our `verifyProof` transaction gas.
+    ours: u64,
+    /// Our verifier's runtime bytes.
+    ours_verifier_bytes: usize,
+    /// Our VK code contracts' runtime bytes.
+    ours_vk_bytes: Vec<usize>,
+    /// The reference's transaction gas and runtime bytes, when measured.
+    reference: Option<u64>,
+    reference_bytes: Option<usize>,
+}
+
 /// Profiles ours (and the reference, when `reference` is set) on one proof.
 fn measure(
     name: &str,
@@ -136,7 +146,7 @@ fn measure(
     instances: &[Vec<Fr>],
     proof: &[u8],
     reference: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Totals> {
     println!("\n### {name}\n{}", vk_shape(vk));
     let lens: Vec<usize> = instances.iter().map(Vec::len).collect();
     let generated = generate(&KzgVerifierParams::from_srs(srs), vk, &lens)?;
@@ -170,6 +180,12 @@ fn measure(
         ),
         &ours,
     );
+    let mut totals = Totals {
+        ours: ours.total,
+        ours_verifier_bytes: deployed.verifier.runtime_size,
+        ours_vk_bytes: deployed.vk.iter().map(|d| d.runtime_size).collect(),
+        ..Totals::default()
+    };
     if reference {
         let source = snark_verifier_sdk::evm::gen_evm_verifier_sol_code::<
             RichCircuit,
@@ -196,8 +212,10 @@ fn measure(
             "ratio ours/reference: {:.3}",
             ours.total as f64 / r.total as f64
         );
+        totals.reference = Some(r.total);
+        totals.reference_bytes = Some(d.runtime_size);
     }
-    Ok(())
+    Ok(totals)
 }
 
 fn circuit_case<C: Circuit<Fr>>(
@@ -210,40 +228,21 @@ fn circuit_case<C: Circuit<Fr>>(
     let srs = DevSrsCache::new(dir.path()).load(k)?;
     let keys = keygen(&srs, &circuit.without_witnesses(), KeygenOptions::default())?;
     let proof = prove(&srs, keys.pk(), circuit, &instances)?;
-    measure(name, &srs, keys.vk(), &instances, &proof, true)
+    measure(name, &srs, keys.vk(), &instances, &proof, true).map(drop)
 }
 
 fn model_case(model_name: &str, reference: bool) -> anyhow::Result<()> {
-    let entry = zoo::get(model_name)?;
-    let model = compile(
-        &entry.onnx,
-        model_name,
-        Some(&entry.calibration),
-        &QuantConfig::default(),
-    )?
-    .model;
-    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
-    let dir = tempfile::tempdir()?;
-    let keys = setup(
-        dir.path(),
-        &model,
-        &SetupOptions {
-            visibility,
-            ..SetupOptions::default()
-        },
-    )?;
-    let layout = InstanceLayout::new(&model, visibility);
-    let input = quantize_input(&model, &entry.sample_input)?;
-    let (bundle, _) = keys.prove(&input, recipient_from_address(&[0xb2; 20]))?;
-    anyhow::ensure!(bundle.instances.len() == 1 && bundle.instances[0].len() == layout.len());
+    let m = hashed_model(model_name)?;
+    let (proof, instances) = m.prove(&m.input, &[0xb2; 20])?;
     measure(
         &format!("{model_name} (hashed input, public output)"),
-        &keys.srs,
-        keys.keys.vk(),
-        &bundle.instances,
-        &bundle.proof,
+        &m.keys.srs,
+        m.keys.keys.vk(),
+        &[instances],
+        &proof,
         reference,
     )
+    .map(drop)
 }
 
 #[test]
@@ -282,4 +281,53 @@ fn gas_breakdown_mlp_small() -> anyhow::Result<()> {
         "mlp_small",
         std::env::var("ZKGRID_GAS_REFERENCE").is_ok_and(|v| v == "1"),
     )
+}
+
+/// One row of the zoo gas table (`ZKGRID_GAS_ZOO=model:visibility,...`, visibility `public`
+/// = public input and output, `hashed` = hashed input, public output): ours and the
+/// reference on the same proof, printed as `GAS_ROW {json}` lines for benches/peer/evm_gas.sh.
+/// A case that fails prints its error in the row instead of stopping the others.
+#[test]
+#[ignore = "gas report; run with --ignored --nocapture"]
+fn gas_zoo_rows() -> anyhow::Result<()> {
+    use common::hashed::{zoo_model, HASHED_INPUT};
+    use zkgrid_circuits::model::Visibility;
+    let cases = std::env::var("ZKGRID_GAS_ZOO").unwrap_or_else(|_| "mlp_tiny:hashed".to_owned());
+    let reference = std::env::var("ZKGRID_GAS_REFERENCE").map_or(true, |v| v != "0");
+    let mut measured = 0;
+    for case in cases.split(',').filter(|c| !c.is_empty()) {
+        let (model, vis) = case
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("case {case:?} is not model:visibility"))?;
+        let visibility = match vis {
+            "public" => Visibility::PUBLIC,
+            "hashed" => HASHED_INPUT,
+            other => anyhow::bail!("unknown visibility {other:?} (public or hashed)"),
+        };
+        let row = zoo_model(model, visibility).and_then(|m| {
+            let (proof, instances) = m.prove(&m.input, &[0xb2; 20])?;
+            let n = instances.len();
+            let totals = measure(
+                &format!("{model} ({vis})"),
+                &m.keys.srs,
+                m.keys.keys.vk(),
+                &[instances],
+                &proof,
+                reference,
+            )?;
+            Ok((n, m.keys.plan.settings.k, totals))
+        });
+        let json = match row {
+            Ok((instances, k, totals)) => {
+                measured += 1;
+                serde_json::json!({"model": model, "visibility": vis, "k": k, "instances": instances, "totals": totals})
+            }
+            Err(e) => {
+                serde_json::json!({"model": model, "visibility": vis, "error": format!("{e:#}")})
+            }
+        };
+        println!("GAS_ROW {json}");
+    }
+    anyhow::ensure!(measured > 0, "no case measured");
+    Ok(())
 }

@@ -6,25 +6,22 @@
 //! (input, recipient). Every test starts from a fresh chain with the verifier, its VK contracts
 //! and the settlement contract deployed.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, ensure, Context as _};
-use zkgrid_circuits::model::{
-    commitment, recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility,
-    Visibility,
-};
+use common::hashed::{hashed_model, HashedModel};
+use zkgrid_circuits::model::{commitment, recipient_from_address};
 use zkgrid_evm::abi::{self, address_word, encode_call, selector, Token, Words};
 use zkgrid_evm::settlement::{errors, events, functions, input_digest};
 use zkgrid_evm::{
-    call_verify_proof, compile_settlement, deploy_verifier, generate, Address, CompiledContract,
-    EvmError, EvmRunner, GeneratedVerifier, KzgVerifierParams, SettlementContract, SettlementEvent,
-    SettlementRevert, Solc, SolcSettings, TaskSpec, TaskState, EIP170_LIMIT, U256,
-    VERIFIER_CONTRACT,
+    call_verify_proof, compile_settlement, deploy_verifier, Address, CompiledContract, EvmError,
+    EvmRunner, GeneratedVerifier, SettlementContract, SettlementEvent, SettlementRevert, Solc,
+    SolcSettings, TaskSpec, TaskState, EIP170_LIMIT, U256,
 };
-use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr;
-use zkgrid_prover::model::{setup, ModelKeys, SetupOptions};
 
 /// A recipient contract that re-enters the settlement contract from `receive`.
 const ATTACKER_SOURCE: &str = r#"
@@ -111,71 +108,40 @@ enum Input {
 type ProofAndInstances = (Vec<u8>, Vec<Fr>);
 
 struct Fixture {
-    keys: ModelKeys,
-    layout: InstanceLayout,
+    model: HashedModel,
     inputs: HashMap<Input, Vec<i64>>,
     generated: GeneratedVerifier,
     verifier: CompiledContract,
     settlement: CompiledContract,
     attacker: CompiledContract,
     proofs: Mutex<HashMap<(Input, Address), ProofAndInstances>>,
-    _dir: tempfile::TempDir,
 }
 
 fn build_fixture() -> anyhow::Result<Fixture> {
-    let entry = zoo::get("mlp_tiny")?;
-    let model = compile(
-        &entry.onnx,
-        "mlp_tiny",
-        Some(&entry.calibration),
-        &QuantConfig::default(),
-    )?
-    .model;
-    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
-    let dir = tempfile::tempdir()?;
-    let keys = setup(
-        dir.path(),
-        &model,
-        &SetupOptions {
-            visibility,
-            ..SetupOptions::default()
-        },
-    )?;
-    let layout = InstanceLayout::new(&model, visibility);
-    let input_a = quantize_input(&model, &entry.sample_input)?;
-    let other: Vec<f64> = entry.sample_input.iter().map(|x| 1.0 - x).collect();
-    let input_b = quantize_input(&model, &other)?;
+    let model = hashed_model("mlp_tiny")?;
+    let input_a = model.input.clone();
+    let other: Vec<f64> = model.sample.iter().map(|x| 1.0 - x).collect();
+    let input_b = model.quantize(&other)?;
     ensure!(input_a != input_b, "the two inputs must differ");
 
-    let generated = generate(
-        &KzgVerifierParams::from_srs(&keys.srs),
-        keys.keys.vk(),
-        &[layout.len()],
-    )?;
+    let (generated, verifier) = model.verifier()?;
     let solc = Solc::pinned();
-    let verifier = solc.compile(
-        &generated.solidity,
-        VERIFIER_CONTRACT,
-        SolcSettings::default(),
-    )?;
     let settlement = compile_settlement(&solc)?;
     let attacker = solc.compile(ATTACKER_SOURCE, ATTACKER_CONTRACT, SolcSettings::default())?;
     println!(
         "mlp_tiny (hashed input, public output): k = {}, {} instances, Settlement runtime {} bytes",
-        keys.plan.settings.k,
-        layout.len(),
+        model.keys.plan.settings.k,
+        model.layout.len(),
         settlement.runtime.len()
     );
     Ok(Fixture {
-        keys,
-        layout,
+        model,
         inputs: HashMap::from([(Input::A, input_a), (Input::B, input_b)]),
         generated,
         verifier,
         settlement,
         attacker,
         proofs: Mutex::new(HashMap::new()),
-        _dir: dir,
     })
 }
 
@@ -206,17 +172,7 @@ impl Fixture {
         if let Some(hit) = cache.get(&(which, recipient)) {
             return Ok(hit.clone());
         }
-        let slot = slot_of(recipient);
-        let (bundle, _) = self.keys.prove(self.input(which)?, slot)?;
-        let instances = bundle
-            .instances
-            .first()
-            .cloned()
-            .ok_or_else(|| anyhow!("no instance column"))?;
-        ensure!(instances.len() == self.layout.len());
-        ensure!(instances[self.layout.recipient_index()] == slot);
-        ensure!(instances[self.layout.input_range().start] == self.input_commitment(which)?);
-        let entry = (bundle.proof, instances);
+        let entry = self.model.prove(self.input(which)?, &recipient.0 .0)?;
         cache.insert((which, recipient), entry.clone());
         Ok(entry)
     }
@@ -257,8 +213,8 @@ impl Chain {
             verifier: self.verifier,
             model_commitment: self.model_commitment,
             input: vec![f.input_commitment(which)?],
-            input_offset: u32::try_from(f.layout.input_range().start)?,
-            recipient_index: u32::try_from(f.layout.recipient_index())?,
+            input_offset: u32::try_from(f.model.layout.input_range().start)?,
+            recipient_index: u32::try_from(f.model.layout.recipient_index())?,
             recipient: None,
             deadline: DEADLINE,
             reward,
@@ -461,7 +417,7 @@ fn tampered_proof_reverts_and_leaves_the_task_open() -> anyhow::Result<()> {
     cases.push(("proof truncated".into(), truncated, instances.clone()));
     let other = f.proof(Input::B, prover())?.0;
     cases.push(("proof of another input".into(), other, instances.clone()));
-    for i in f.layout.output_range() {
+    for i in f.model.layout.output_range() {
         let mut inst = instances.clone();
         inst[i] += Fr::one();
         cases.push((format!("output instance {i} + 1"), proof.clone(), inst));
@@ -502,7 +458,7 @@ fn proof_for_another_task_reverts() -> anyhow::Result<()> {
     ensure!(revert == expected, "{revert}");
     // Relabelling the input instance does not help: the proof no longer verifies.
     let mut relabelled = instances_b.clone();
-    relabelled[f.layout.input_range().start] = f.input_commitment(Input::A)?;
+    relabelled[f.model.layout.input_range().start] = f.input_commitment(Input::A)?;
     let revert = reverted(chain.submit(prover(), task_a, &proof_b, &relabelled))?;
     ensure!(
         revert == SettlementRevert::InvalidProof { task_id: task_a },
@@ -560,7 +516,7 @@ fn front_runner_gets_nothing() -> anyhow::Result<()> {
     );
     // Rewriting the recipient slot to themselves breaks the proof.
     let mut rebound = instances.clone();
-    rebound[f.layout.recipient_index()] = slot_of(front_runner());
+    rebound[f.model.layout.recipient_index()] = slot_of(front_runner());
     let revert = reverted(chain.submit(front_runner(), task, &proof, &rebound))?;
     ensure!(
         revert == SettlementRevert::InvalidProof { task_id: task },

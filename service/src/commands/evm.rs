@@ -1,5 +1,6 @@
 //! `zkgrid evm generate | gas`: Solidity verifiers for compiled models, and their gas on an
-//! in-process EVM (revm).
+//! in-process EVM (revm). The on-chain commands (deploy, post-task, submit, withdraw) live in
+//! [`super::chain`].
 
 use std::path::Path;
 use std::time::Instant;
@@ -26,6 +27,10 @@ pub fn run(cmd: &EvmCommand, json: bool, data: &Path) -> anyhow::Result<()> {
     match cmd {
         EvmCommand::Generate(a) => generate_cmd(a, json, data),
         EvmCommand::Gas(a) => gas_cmd(a, json, data),
+        EvmCommand::Deploy(a) => super::chain::deploy(a, json, data),
+        EvmCommand::PostTask(a) => super::chain::post_task(a, json),
+        EvmCommand::Submit(a) => super::chain::submit(a, json),
+        EvmCommand::Withdraw(a) => super::chain::withdraw(a, json),
     }
 }
 

@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use crate::cli::{Cli, Command};
 
+pub mod chain;
 pub mod compile;
 pub mod evm;
 pub mod keys;

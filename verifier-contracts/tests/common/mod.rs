@@ -22,6 +22,8 @@
 
 #![allow(dead_code)]
 
+pub mod hashed;
+
 use zkgrid_prover::halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_prover::halo2_proofs::plonk::{

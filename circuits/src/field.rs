@@ -16,7 +16,13 @@ impl<T> Field for T where T: PrimeField<Repr = [u8; 32]> + FromUniformBytes<64> 
 
 /// Embeds a signed 128-bit integer in the field.
 pub fn fe_from_i128<F: Field>(x: i128) -> F {
-    let magnitude = F::from_u128(x.unsigned_abs());
+    let abs = x.unsigned_abs();
+    // `PrimeField::from_u128`'s default body doubles 64 times; activations and weights fit in
+    // 64 bits, where `From<u64>` is a single Montgomery conversion.
+    let magnitude = match u64::try_from(abs) {
+        Ok(small) => F::from(small),
+        Err(_) => F::from_u128(abs),
+    };
     if x < 0 {
         -magnitude
     } else {

@@ -349,7 +349,7 @@ impl DevSrsCache {
             match read_dev_file(&path, cached_k) {
                 Ok(srs) => {
                     tracing::warn!(k, cached_k, path = %path.display(), "using {DEV_SRS_LABEL} from cache");
-                    return srs.into_downsized(k);
+                    return self.downsized_and_cached(srs, k);
                 }
                 Err(error) => {
                     tracing::warn!(%error, path = %path.display(), "ignoring invalid dev SRS cache file");
@@ -361,7 +361,26 @@ impl DevSrsCache {
         let path = self.path_for(generate_k);
         atomic_write(&path, &params_to_bytes(&srs.params, SerdeFormat::RawBytes))?;
         tracing::info!(path = %path.display(), "cached {DEV_SRS_LABEL}");
-        srs.into_downsized(k)
+        self.downsized_and_cached(srs, k)
+    }
+
+    /// `srs` downsized to `k`; a downsized SRS is cached as well, because downsizing
+    /// recomputes the Lagrange basis (seconds at k ≥ 11) and would otherwise be paid by every
+    /// later load at this `k`. A failed cache write only costs time later, so it is logged.
+    fn downsized_and_cached(&self, srs: Srs, k: u32) -> Result<Srs> {
+        if srs.k() == k {
+            return Ok(srs);
+        }
+        let small = srs.into_downsized(k)?;
+        let path = self.path_for(k);
+        match atomic_write(
+            &path,
+            &params_to_bytes(&small.params, SerdeFormat::RawBytes),
+        ) {
+            Ok(()) => tracing::info!(path = %path.display(), "cached downsized {DEV_SRS_LABEL}"),
+            Err(error) => tracing::warn!(%error, "could not cache the downsized dev SRS"),
+        }
+        Ok(small)
     }
 }
 
@@ -786,17 +805,25 @@ mod tests {
     }
 
     #[test]
-    fn dev_cache_hit_is_identical_and_downsizes_from_largest() -> anyhow::Result<()> {
+    fn dev_cache_hit_is_identical_and_downsized_copies_are_cached() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let cache = DevSrsCache::new(dir.path()).with_generate_k(6);
         let first = cache.load(5)?;
-        assert_eq!(cache.cached_ks()?, vec![6], "generated once at generate_k");
+        assert_eq!(
+            cache.cached_ks()?,
+            vec![5, 6],
+            "generated once at generate_k, downsized copy cached"
+        );
         let again = cache.load(5)?;
         assert_eq!(bytes(&first), bytes(&again));
         assert_eq!(bytes(&first), bytes(&Srs::dev_insecure(5)?));
         let full = cache.load(6)?;
         assert_eq!(full.k(), 6);
-        assert_eq!(cache.cached_ks()?, vec![6]);
+        assert_eq!(cache.cached_ks()?, vec![5, 6]);
+        // A smaller k is downsized from the smallest cached k above it, and cached.
+        let four = cache.load(4)?;
+        assert_eq!(bytes(&four), bytes(&Srs::dev_insecure(4)?));
+        assert_eq!(cache.cached_ks()?, vec![4, 5, 6]);
         assert!(full.insecure());
         Ok(())
     }

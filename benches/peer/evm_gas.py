@@ -259,6 +259,9 @@ def main():
     ap.add_argument("--nice", type=int, default=10)
     ap.add_argument("--reuse", action="store_true",
                     help="keep error-free records of an earlier run (<work>/evm_gas.json) instead of re-measuring")
+    ap.add_argument("--reuse-ezkl", action="store_true",
+                    help="keep only the EZKL part of earlier records (its on-chain gas is re-measured); "
+                         "zkgrid is measured again (after a change to zkgrid's circuits or verifier)")
     ap.add_argument("--results")
     ap.add_argument("--command", default="")
     ap.add_argument("--git", default="")
@@ -272,7 +275,7 @@ def main():
                 reference[(row["model"], row["visibility"])] = row
     previous = {}
     raw = os.path.join(a.work, "evm_gas.json")
-    if a.reuse and os.path.exists(raw):
+    if (a.reuse or a.reuse_ezkl) and os.path.exists(raw):
         for r in json.load(open(raw))["records"]:
             if "zkgrid" in r and "ezkl" in r:
                 previous[(r["model"], r["visibility"], r["ezkl_visibility"])] = r
@@ -286,6 +289,18 @@ def main():
             model, vis = parts[0], parts[1]
             ezkl_vis = parts[2] if len(parts) > 2 else vis
             model_dir = os.path.join(a.zoo, model)
+            if a.reuse_ezkl and (model, vis, ezkl_vis) in previous:
+                r = {"model": model, "visibility": vis, "ezkl_visibility": ezkl_vis}
+                print(f"== {model} / {vis} (EZKL {ezkl_vis} reused)", flush=True)
+                try:
+                    r["zkgrid"] = zkgrid_case(a, model_dir, model, vis)
+                except Exception as e:  # noqa: BLE001 - record and go on
+                    r["zkgrid_error"] = str(e)
+                r["ezkl"] = previous[(model, vis, ezkl_vis)]["ezkl"]
+                r["ezkl"].update(ezkl_on_chain(a, os.path.join(a.work, "ezkl", model, ezkl_vis), anvil))
+                print(json.dumps(r), flush=True)
+                records.append(r)
+                continue
             if (model, vis, ezkl_vis) in previous:
                 # proofs and verifiers reused; the on-chain part is re-measured (cheap)
                 r = previous[(model, vis, ezkl_vis)]

@@ -19,7 +19,8 @@
 #               output; hashed = Poseidon-hashed input, public output)
 #   REFERENCE   1 (default): also measure snark-verifier's reference with the gas_zoo_rows test;
 #               0: skip it (an earlier run's rows in evm-gas/reference.txt are still used)
-#   REUSE       1: keep the error-free zkgrid/EZKL records of an earlier run (default 0)
+#   REUSE       1: keep the error-free zkgrid/EZKL records of an earlier run (default 0);
+#               ezkl: keep only EZKL's part and measure zkgrid again (after a zkgrid change)
 #   NICE        nice level for the heavy steps (default 10)
 set -euo pipefail
 
@@ -80,7 +81,7 @@ python3 "$HERE/evm_gas.py" \
   --reference "$REF_FILE" \
   --work "$OUT" \
   --nice "$NICE" \
-  $([ "${REUSE:-0}" = 1 ] && echo --reuse) \
+  $([ "${REUSE:-0}" = 1 ] && echo --reuse) $([ "${REUSE:-0}" = ezkl ] && echo --reuse-ezkl) \
   --results "$REPO/benches/RESULTS.md" \
   --command "$CMD" \
   --git "$GIT"

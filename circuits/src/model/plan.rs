@@ -84,6 +84,19 @@ impl CircuitShape {
             .max(self.instance_values)
     }
 
+    /// Commitments a verifier multiplies (one elliptic-curve multiplication each, the bulk of
+    /// on-chain gas): advice, lookup and permutation-product commitments from the proof,
+    /// `degree − 1` quotient pieces, and the key's fixed, selector and permutation (σ)
+    /// commitments. An upper bound: halo2 may merge selectors into fewer fixed columns.
+    pub fn verifier_commitments(&self) -> usize {
+        self.committed_columns()
+            + self.permutation_products()
+            + self.degree.saturating_sub(1)
+            + self.fixed_columns
+            + self.selectors
+            + self.permutation_columns
+    }
+
     /// Grand products of the permutation argument: halo2 packs `degree − 2` columns into each.
     pub fn permutation_products(&self) -> usize {
         self.permutation_columns

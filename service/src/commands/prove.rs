@@ -95,6 +95,13 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
             "lanes (MACs per row)".into(),
             p.settings.params.lanes.to_string(),
         ],
+        vec![
+            "range slots (limbs)".into(),
+            format!(
+                "{} ({})",
+                p.settings.params.range_slots, p.settings.params.limbs_per_slot
+            ),
+        ],
         vec!["advice columns".into(), s.advice_columns.to_string()],
         vec![
             "fixed columns (+ selectors)".into(),
@@ -107,6 +114,14 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
             s.permutation_columns.to_string(),
         ],
         vec!["gate degree".into(), s.degree.to_string()],
+        vec![
+            "verifier commitments (≈ ecMuls)".into(),
+            format!("≤ {}", s.verifier_commitments()),
+        ],
+        vec![
+            "estimated proving cost".into(),
+            format!("{:.0} (planner units)", s.proving_cost()),
+        ],
         vec![
             "estimated proving memory".into(),
             format!("{:.0} MiB", mem.total_bytes as f64 / 1048576.0),

@@ -88,17 +88,19 @@ pub fn parse(
                     })?
             }
             "before" => p.before = Some(parse_before(value)?),
-            "state" if allow_state => p.state = Some(
-                serde_json::from_value(serde_json::Value::String(value.trim().to_string()))
-                    .map_err(|_| {
-                        ApiError::unprocessable(
-                            "invalid_parameter",
-                            format!(
+            "state" if allow_state => {
+                p.state = Some(
+                    serde_json::from_value(serde_json::Value::String(value.trim().to_string()))
+                        .map_err(|_| {
+                            ApiError::unprocessable(
+                                "invalid_parameter",
+                                format!(
                                 "state: {value:?} is not one of queued, running, succeeded, failed"
                             ),
-                        )
-                    })?,
-            ),
+                            )
+                        })?,
+                )
+            }
             other => {
                 return Err(ApiError::unprocessable(
                     "unknown_parameter",

@@ -8,7 +8,7 @@ use super::listing;
 use super::types::{JobList, JobView};
 use super::ApiError;
 use crate::state::AppState;
-use crate::store::{JobRecord, JobState, Tenant};
+use crate::store::{Cursor, JobRecord, JobState, Tenant};
 
 impl From<JobRecord> for JobView {
     fn from(j: JobRecord) -> Self {
@@ -89,9 +89,12 @@ pub async fn list(
                     format!("before: {id} is not one of your jobs"),
                 )
             })?;
-            listing::Before::Id(id).cursor(Some(job.created_at))
+            Some(Cursor {
+                created_at: job.created_at,
+                id: Some(id),
+            })
         }
-        Some(t) => t.cursor(None),
+        Some(t) => t.time_cursor(),
     };
     let rows = state
         .store

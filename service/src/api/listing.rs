@@ -34,17 +34,15 @@ pub enum Before {
 }
 
 impl Before {
-    /// The store cursor, given the `created_at` of the row an id cursor names.
-    pub fn cursor(self, created_at_of_id: Option<Millis>) -> Option<Cursor> {
+    /// The store cursor of a time cursor (`None` for an id cursor, which the handler resolves
+    /// to the row's `created_at`).
+    pub fn time_cursor(&self) -> Option<Cursor> {
         match self {
             Before::Time(t) => Some(Cursor {
-                created_at: t,
+                created_at: *t,
                 id: None,
             }),
-            Before::Id(id) => created_at_of_id.map(|c| Cursor {
-                created_at: c,
-                id: Some(id),
-            }),
+            Before::Id(_) => None,
         }
     }
 }

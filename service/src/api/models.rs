@@ -23,7 +23,7 @@ use crate::engine::{
 };
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::store::{JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
+use crate::store::{Cursor, JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
 
 const FORM_FIELDS: &str = "onnx, calibration, name, input_visibility, output_visibility, \
     column_budget, bits, weight_bits, headroom_bits, table_bits";
@@ -273,9 +273,12 @@ pub async fn list(
                     format!("before: {id} is not one of your models"),
                 )
             })?;
-            listing::Before::Id(id).cursor(Some(m.created_at))
+            Some(Cursor {
+                created_at: m.created_at,
+                id: Some(id),
+            })
         }
-        Some(t) => t.cursor(None),
+        Some(t) => t.time_cursor(),
     };
     let rows = state
         .store

@@ -291,6 +291,9 @@ pub async fn capability_leasing(store: &dyn JobStore) -> Result<()> {
             max_attempts: 3,
         })
         .await?;
+    // Claims take the oldest job first, ties (same millisecond) by id, and "job_early" sorts
+    // before "job_keygen_pending": enqueue it a clock tick later so the keygen job is older.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     enqueue(store, &pending_tenant.id, "mdl_pending", "job_early").await?;
     let early = store
         .job(&pending_tenant.id, "job_early")

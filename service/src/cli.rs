@@ -49,7 +49,7 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run the whole pipeline on a zoo model: import, quantize, keys, prove, verify; with timings.
     ///
-    /// Example: zkgrid demo --model mlp_small
+    /// Example: zkgrid demo --model mlp_small (add --rest to go through the REST API)
     Demo(DemoArgs),
     /// Replay committed test vectors: rebuild each model, re-check its output and statement,
     /// verify its proof and check that a changed output is rejected. Exits non-zero on any failure.
@@ -213,6 +213,11 @@ pub struct DemoArgs {
     /// Zoo model to run.
     #[arg(long, default_value = "mlp_small")]
     pub model: String,
+    /// Run it through the REST API instead: start the service in-process (SQLite in a fresh
+    /// directory under the data dir, one worker, a random loopback port), upload the model over
+    /// HTTP, prove, fetch and verify the proof (via POST /v1/verify and natively).
+    #[arg(long)]
+    pub rest: bool,
 }
 
 /// Arguments of `zkgrid replay`.

@@ -18,7 +18,9 @@ use zkgrid_prover::model::SrsChoice;
 use zkgrid_prover::ProofBundle;
 use zkgrid_service::engine::Engine;
 use zkgrid_service::ids::{hash_api_key, new_api_key};
-use zkgrid_service::store::{now_ms, JobStore, Lease, NewProof, SqliteStore};
+use zkgrid_service::store::{
+    now_ms, JobStore, Lease, NewModel, NewProof, NewProveJob, SqliteStore,
+};
 use zkgrid_service::worker::{WorkerConfig, Workers};
 use zkgrid_service::{app, AppState, ServiceConfig};
 
@@ -260,9 +262,11 @@ async fn health_metrics_openapi_and_fallbacks() -> Result<()> {
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     for (path, method) in [
         ("/v1/models", "post"),
+        ("/v1/models", "get"),
         ("/v1/models/{id}", "get"),
         ("/v1/models/{id}/verifier", "get"),
         ("/v1/models/{id}/proofs", "post"),
+        ("/v1/jobs", "get"),
         ("/v1/jobs/{id}", "get"),
         ("/v1/proofs/{id}", "get"),
         ("/v1/verify", "post"),
@@ -278,6 +282,19 @@ async fn health_metrics_openapi_and_fallbacks() -> Result<()> {
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["paths"]["/v1/models/{id}/proofs"]["post"]["responses"]["422"].is_object());
+    for list in ["/v1/models", "/v1/jobs"] {
+        let params = doc["paths"][list]["get"]["parameters"]
+            .as_array()
+            .context("list parameters")?;
+        let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+        assert!(
+            names.contains(&"limit") && names.contains(&"before"),
+            "{list}: {names:?}"
+        );
+        assert!(doc["paths"][list]["get"]["responses"]["422"].is_object());
+    }
+    assert!(doc["components"]["schemas"]["JobList"].is_object());
+    assert!(doc["components"]["schemas"]["ModelList"].is_object());
 
     get(&e.app, "/v1/nothing-here", Some(&e.key_a))
         .await?
@@ -296,6 +313,8 @@ async fn missing_or_invalid_key_is_401() -> Result<()> {
     let e = env().await?;
     let routes = [
         ("POST", "/v1/models"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/jobs"),
         ("GET", "/v1/models/mdl_x"),
         ("GET", "/v1/models/mdl_x/verifier"),
         ("POST", "/v1/models/mdl_x/proofs"),
@@ -965,5 +984,214 @@ async fn sqlite_jobs_survive_a_worker_crash_and_restart() -> Result<()> {
         "{metrics}"
     );
     workers.shutdown().await;
+    Ok(())
+}
+
+/// Inserts `n` models for `tenant` straight into the store (no upload, no proving), each with
+/// its keygen job and `jobs_each` prove jobs. Returns the model ids and every job id.
+async fn seed(
+    store: &dyn JobStore,
+    tenant: &str,
+    n: usize,
+    jobs_each: usize,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let t = store.ensure_tenant(tenant).await?;
+    let (mut models, mut jobs) = (vec![], vec![]);
+    for i in 0..n {
+        let (id, keygen) = (
+            zkgrid_service::ids::new_id("mdl"),
+            zkgrid_service::ids::new_id("job"),
+        );
+        store
+            .create_model(NewModel {
+                id: id.clone(),
+                tenant_id: t.id.clone(),
+                name: format!("{tenant}-{i}"),
+                model_hash: format!("hash-{tenant}-{i}"),
+                compiled: json!({}),
+                options: json!({}),
+                keygen_job_id: keygen.clone(),
+                max_attempts: 3,
+            })
+            .await?;
+        jobs.push(keygen);
+        for _ in 0..jobs_each {
+            let j = zkgrid_service::ids::new_id("job");
+            store
+                .enqueue_proof(NewProveJob {
+                    id: j.clone(),
+                    tenant_id: t.id.clone(),
+                    model_id: id.clone(),
+                    payload: json!({"input_q": [1], "recipient": "0x00"}),
+                    max_attempts: 3,
+                })
+                .await?;
+            jobs.push(j);
+        }
+        models.push(id);
+        // Distinct creation times for most rows; equal ones are ordered by id.
+        if i % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    Ok((models, jobs))
+}
+
+/// Follows `next_before` from `uri` (which has a query string) until the last page; returns
+/// every item and the number of pages.
+async fn all_pages(app: &Router, key: &str, uri: &str) -> Result<(Vec<Value>, usize)> {
+    let (mut items, mut pages, mut next): (Vec<Value>, usize, Option<String>) = (vec![], 0, None);
+    loop {
+        let u = match &next {
+            Some(c) => format!("{uri}&before={c}"),
+            None => uri.to_string(),
+        };
+        let r = get(app, &u, Some(key)).await?;
+        if r.status != StatusCode::OK {
+            bail!("{u}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+        }
+        let v = r.json()?;
+        items.extend(v["items"].as_array().context("items")?.iter().cloned());
+        pages += 1;
+        match v["next_before"].as_str() {
+            Some(c) => next = Some(c.to_string()),
+            None => return Ok((items, pages)),
+        }
+        if pages > 100 {
+            bail!("{uri}: pagination does not end");
+        }
+    }
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Newest first by (created_at, id).
+fn assert_newest_first(items: &[Value]) {
+    for w in items.windows(2) {
+        let key = |v: &Value| {
+            (
+                v["created_at"].as_i64(),
+                v["id"].as_str().map(str::to_string),
+            )
+        };
+        assert!(
+            key(&w[0]) > key(&w[1]),
+            "not newest first: {} then {}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+#[tokio::test]
+async fn lists_are_tenant_scoped_newest_first_and_paginated() -> Result<()> {
+    let e = env().await?;
+    let store = e.state.store.as_ref();
+    let (models_a, jobs_a) = seed(store, "tenant-a", 7, 2).await?;
+    let (models_b, jobs_b) = seed(store, "tenant-b", 3, 1).await?;
+
+    // Models: the owner's only, newest first; default limit covers them all.
+    let r = get(&e.app, "/v1/models", Some(&e.key_a)).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json()?;
+    let items = v["items"].as_array().context("items")?;
+    assert!(v["next_before"].is_null(), "{v}");
+    let mut want = models_a.clone();
+    want.sort();
+    let mut got = ids(items);
+    got.sort();
+    assert_eq!(got, want);
+    assert_newest_first(items);
+    assert_eq!(items[0]["status"], "pending");
+    assert!(items[0]["keygen_job_id"]
+        .as_str()
+        .is_some_and(|j| jobs_a.contains(&j.to_string())));
+    assert!(items[0].get("compiled").is_none() && items[0].get("layers").is_none());
+
+    // Pages of 3: 7 models in 3 pages, each exactly once, same order as one page.
+    let (paged, pages) = all_pages(&e.app, &e.key_a, "/v1/models?limit=3").await?;
+    assert_eq!(pages, 3);
+    assert_eq!(ids(&paged), ids(items));
+    // Tenant B sees its 3 models only, A's never.
+    let (b_items, _) = all_pages(&e.app, &e.key_b, "/v1/models?limit=2").await?;
+    let mut b_ids = ids(&b_items);
+    b_ids.sort();
+    let mut want_b = models_b.clone();
+    want_b.sort();
+    assert_eq!(b_ids, want_b);
+
+    // Jobs: 7 keygen + 14 prove jobs for A, paged by 5, newest first, none of B's.
+    let (jobs, pages) = all_pages(&e.app, &e.key_a, "/v1/jobs?limit=5").await?;
+    assert_eq!(pages, 5);
+    assert_newest_first(&jobs);
+    let mut got = ids(&jobs);
+    got.sort();
+    let mut want = jobs_a.clone();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(ids(&jobs).iter().all(|j| !jobs_b.contains(j)));
+    // State filter.
+    let (queued, _) = all_pages(&e.app, &e.key_a, "/v1/jobs?state=queued&limit=500").await?;
+    assert_eq!(queued.len(), jobs_a.len());
+    let r = get(&e.app, "/v1/jobs?state=succeeded", Some(&e.key_a)).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()?["items"], json!([]));
+    let (kinds, _) = all_pages(&e.app, &e.key_a, "/v1/jobs?state=queued&limit=4").await?;
+    assert!(kinds.iter().all(|j| j["state"] == "queued"));
+
+    // A time cursor: strictly older than the 4th-newest model's creation time.
+    let t = items[3]["created_at"].as_i64().context("created_at")?;
+    let r = get(&e.app, &format!("/v1/models?before={t}"), Some(&e.key_a)).await?;
+    let older = r.json()?;
+    let older = older["items"].as_array().context("items")?;
+    assert!(!older.is_empty() && older.len() < items.len());
+    assert!(older.iter().all(|m| m["created_at"].as_i64() < Some(t)));
+    // limit=1 reports a cursor; the last page does not.
+    let r = get(&e.app, "/v1/jobs?limit=1", Some(&e.key_b)).await?;
+    let v = r.json()?;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["next_before"], v["items"][0]["id"]);
+
+    // Another tenant's id is not a cursor (422), nor is an unknown one; no leak either way.
+    for uri in [
+        format!("/v1/models?before={}", models_b[0]),
+        format!("/v1/jobs?before={}", jobs_b[0]),
+        "/v1/jobs?before=job_0000".to_string(),
+    ] {
+        let m = get(&e.app, &uri, Some(&e.key_a))
+            .await?
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor")?;
+        assert!(m.contains("not one of your"), "{m}");
+    }
+    // Bad parameters: 422 in the one error shape, naming the parameter.
+    for (uri, code, needle) in [
+        ("/v1/jobs?limit=0", "invalid_parameter", "limit"),
+        ("/v1/jobs?limit=501", "invalid_parameter", "limit"),
+        ("/v1/models?limit=-3", "invalid_parameter", "limit"),
+        ("/v1/models?limit=lots", "invalid_parameter", "limit"),
+        ("/v1/jobs?state=done", "invalid_parameter", "state"),
+        (
+            "/v1/jobs?before=%27%3B%20DROP%20TABLE%20jobs",
+            "invalid_parameter",
+            "before",
+        ),
+        ("/v1/jobs?limit=1&limit=2", "invalid_parameter", "limit"),
+        ("/v1/models?state=queued", "unknown_parameter", "state"),
+        ("/v1/jobs?sort=asc", "unknown_parameter", "sort"),
+    ] {
+        let m = get(&e.app, uri, Some(&e.key_a))
+            .await?
+            .error(StatusCode::UNPROCESSABLE_ENTITY, code)?;
+        assert!(m.contains(needle), "{uri}: {m}");
+    }
+    // Bytes that are not UTF-8 are a bad value too, never a panic.
+    get(&e.app, "/v1/jobs?limit=%FF%FE", Some(&e.key_a))
+        .await?
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")?;
     Ok(())
 }

@@ -440,3 +440,67 @@ fn demo_runs_end_to_end_on_a_zoo_model() -> Result<()> {
     fails_with(&zkgrid(dir.path(), &["demo", "--model", "nope"])?, "nope")?;
     Ok(())
 }
+
+#[test]
+fn demo_rest_goes_through_the_api_on_a_fresh_data_dir() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // Text mode: every step printed with its time, then the table.
+    let o = zkgrid(dir.path(), &["demo", "--rest"])?;
+    let out = ok(&o)?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(err.contains("zkgrid demo --rest: mlp_small"), "{err}");
+    for want in [
+        "start service",
+        "create API key",
+        "upload (POST /v1/models)",
+        "keygen (job, polled)",
+        "submit (POST /v1/models/{id}/proofs)",
+        "prove (job, polled)",
+        "fetch (GET /v1/proofs/{id})",
+        "verify (POST /v1/verify)",
+        "verify (native)",
+        "total",
+    ] {
+        ensure!(
+            out.contains(want),
+            "demo --rest lacks step {want:?}:\n{out}"
+        );
+    }
+    ensure!(out.contains("http://127.0.0.1:"), "{out}");
+    ensure!(out.contains("keys generated"), "fresh data dir: {out}");
+    // JSON mode on the same data dir: keys now come from the cache; every step has a time.
+    let steps: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        dir.path(),
+        &["--json", "demo", "--rest", "--model", "mlp_tiny"],
+    )?)?)?;
+    let steps = steps.as_array().context("steps")?;
+    ensure!(steps.len() == 11, "{steps:?}");
+    ensure!(
+        steps
+            .iter()
+            .all(|s| s["seconds"].as_f64().is_some_and(|t| t >= 0.0)),
+        "{steps:?}"
+    );
+    let detail = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .and_then(|s| s["detail"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    ensure!(
+        detail("verify (POST /v1/verify)").starts_with("valid"),
+        "{steps:?}"
+    );
+    ensure!(detail("verify (native)").starts_with("valid"), "{steps:?}");
+    // The demo's database is removed after a successful run.
+    let left = std::fs::read_dir(dir.path().join("demo-rest"))?.count();
+    ensure!(left == 0, "{left} demo database dir(s) left behind");
+    // An unknown zoo model is a clear error before anything starts.
+    fails_with(
+        &zkgrid(dir.path(), &["demo", "--rest", "--model", "nope"])?,
+        "nope",
+    )?;
+    Ok(())
+}

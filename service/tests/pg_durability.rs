@@ -141,14 +141,16 @@ fn rand_suffix() -> String {
 }
 
 #[test]
-fn postgres_store_fences_leases_and_respects_capability() -> Result<()> {
+fn postgres_store_fences_leases_respects_capability_and_lists() -> Result<()> {
     let pg = postgres()?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let store = PgStore::open(&fresh_database(&pg.url, "fence").await?).await?;
         support::lease_fencing(&store).await?;
         let store = PgStore::open(&fresh_database(&pg.url, "cap").await?).await?;
-        support::capability_leasing(&store).await
+        support::capability_leasing(&store).await?;
+        let store = PgStore::open(&fresh_database(&pg.url, "list").await?).await?;
+        support::listing(&store).await
     })
 }
 

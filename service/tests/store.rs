@@ -1,5 +1,5 @@
 //! The job store's lease protocol on the embedded SQLite store: fencing of lapsed leases and
-//! capability-aware leasing (the same checks run on PostgreSQL in `tests/pg_durability.rs`).
+//! capability-aware leasing and tenant listings (the same checks run on PostgreSQL in `tests/pg_durability.rs`).
 
 mod support;
 
@@ -22,6 +22,12 @@ async fn sqlite_lapsed_leases_are_fenced() -> Result<()> {
 async fn sqlite_jobs_go_only_to_workers_that_can_hold_them() -> Result<()> {
     let (store, _dir) = fresh().await?;
     support::capability_leasing(&store).await
+}
+
+#[tokio::test]
+async fn sqlite_lists_are_tenant_scoped_newest_first_and_paginated() -> Result<()> {
+    let (store, _dir) = fresh().await?;
+    support::listing(&store).await
 }
 
 #[tokio::test]

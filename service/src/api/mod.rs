@@ -4,9 +4,11 @@
 //! | route | handler |
 //! |---|---|
 //! | `POST /v1/models` | [`models::create`]: upload + compile an ONNX model, queue key generation |
+//! | `GET /v1/models` | [`models::list`]: the tenant's models, newest first (`limit`, `before`) |
 //! | `GET /v1/models/{id}` | [`models::get`]: status, layer table, quantization report, k, columns |
 //! | `GET /v1/models/{id}/verifier` | [`models::verifier`]: Solidity + ABI + bytecode |
 //! | `POST /v1/models/{id}/proofs` | [`models::prove`]: queue a proof of one input |
+//! | `GET /v1/jobs` | [`jobs::list`]: the tenant's jobs, newest first (`limit`, `before`, `state`) |
 //! | `GET /v1/jobs/{id}` | [`jobs::get`]: state, progress, timings, error |
 //! | `GET /v1/proofs/{id}` | [`proofs::get`]: the `ProofBundle` |
 //! | `POST /v1/verify` | [`proofs::verify`]: verify a `ProofBundle` |
@@ -27,6 +29,7 @@ use crate::state::AppState;
 pub mod auth;
 pub mod error;
 pub mod jobs;
+pub mod listing;
 pub mod models;
 pub mod openapi;
 pub mod proofs;
@@ -39,10 +42,11 @@ pub use error::{ApiError, ErrorBody};
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let authed = Router::new()
-        .route("/v1/models", post(models::create))
+        .route("/v1/models", post(models::create).get(models::list))
         .route("/v1/models/{id}", get(models::get))
         .route("/v1/models/{id}/verifier", get(models::verifier))
         .route("/v1/models/{id}/proofs", post(models::prove))
+        .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get))
         .route("/v1/proofs/{id}", get(proofs::get))
         .route("/v1/verify", post(proofs::verify))

@@ -2,8 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::{Extension, Json};
 use zkgrid_circuits::model::{CircuitShape, InputVisibility, OutputVisibility};
@@ -12,14 +12,18 @@ use zkgrid_models::input::{parse_samples, parse_single};
 use zkgrid_models::onnx::{import_onnx, MAX_ONNX_BYTES};
 use zkgrid_models::{compile, execute, quantize_input, QuantConfig};
 
-use super::types::{ColumnsView, JobAccepted, ModelCreated, ModelView, SrsView, VerifierView};
+use super::listing;
+use super::types::{
+    ColumnsView, JobAccepted, ModelCreated, ModelList, ModelSummaryView, ModelView, SrsView,
+    VerifierView,
+};
 use super::ApiError;
 use crate::engine::{
     parse_address, parse_stored, KeysInfo, ModelOptions, ProvePayload, VerifierArtifacts,
 };
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::store::{JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
+use crate::store::{Cursor, JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
 
 const FORM_FIELDS: &str = "onnx, calibration, name, input_visibility, output_visibility, \
     column_budget, bits, weight_bits, headroom_bits, table_bits";
@@ -235,6 +239,68 @@ pub async fn create(
             keygen_job_id: job_id,
         }),
     ))
+}
+
+/// The tenant's models, newest first, a page at a time (summaries; the full document is
+/// `GET /v1/models/{id}`).
+#[utoipa::path(
+    get, path = "/v1/models", tag = "models",
+    params(
+        ("limit" = Option<u32>, Query, description = "Models per page, 1 to 500 (default 50)"),
+        ("before" = Option<String>, Query, description = "Cursor: a model id (e.g. the previous page's `next_before`) or a time in ms since the Unix epoch; only older models are listed"),
+    ),
+    responses(
+        (status = 200, body = ModelList),
+        (status = 400, description = "Malformed query string", body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody),
+        (status = 422, description = "Bad limit or cursor, unknown parameter, or a `before` id that is not one of the tenant's models", body = super::ErrorBody),
+        (status = 429, body = super::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<ModelList>, ApiError> {
+    let params = listing::parse(query, false)?;
+    let cursor = match params.before {
+        None => None,
+        Some(listing::Before::Id(id)) => {
+            let m = state.store.model(&tenant.id, &id).await?.ok_or_else(|| {
+                ApiError::unprocessable(
+                    "invalid_cursor",
+                    format!("before: {id} is not one of your models"),
+                )
+            })?;
+            Some(Cursor {
+                created_at: m.created_at,
+                id: Some(id),
+            })
+        }
+        Some(t) => t.time_cursor(),
+    };
+    let rows = state
+        .store
+        .list_models(&tenant.id, &listing::store_page(params.limit, cursor))
+        .await?;
+    let (rows, next_before) = listing::page(rows, params.limit, |m| m.id.clone());
+    Ok(Json(ModelList {
+        items: rows
+            .into_iter()
+            .map(|m| ModelSummaryView {
+                id: m.id,
+                name: m.name,
+                status: m.status,
+                error: m.error,
+                model_hash: m.model_hash,
+                keygen_job_id: m.keygen_job_id,
+                estimated_proving_memory_bytes: m.memory_bytes,
+                created_at: m.created_at,
+            })
+            .collect(),
+        next_before,
+    }))
 }
 
 async fn owned_model(state: &AppState, tenant: &Tenant, id: &str) -> Result<ModelRecord, ApiError> {

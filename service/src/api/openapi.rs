@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::types::{
-    ColumnsView, Health, JobAccepted, JobView, ModelCreated, ModelUpload, ModelView, ProveRequest,
-    SrsView, VerifierView, VerifyResult,
+    ColumnsView, Health, JobAccepted, JobList, JobView, ModelCreated, ModelList, ModelSummaryView,
+    ModelUpload, ModelView, ProveRequest, SrsView, VerifierView, VerifyResult,
 };
 use crate::engine::ModelOptions;
 use crate::store::{JobKind, JobState, ModelStatus};
@@ -17,9 +17,11 @@ use crate::store::{JobKind, JobState, ModelStatus};
     info(title = "zkgrid", description = "Zero-knowledge proofs of neural-network inference (halo2, KZG on BN254)."),
     paths(
         super::models::create,
+        super::models::list,
         super::models::get,
         super::models::verifier,
         super::models::prove,
+        super::jobs::list,
         super::jobs::get,
         super::proofs::get,
         super::proofs::verify,
@@ -30,7 +32,7 @@ use crate::store::{JobKind, JobState, ModelStatus};
     components(schemas(
         ErrorBody, ErrorDetail, ModelUpload, ModelCreated, ModelView, ColumnsView, SrsView,
         ModelOptions, ModelStatus, ProveRequest, JobAccepted, JobView, JobKind, JobState,
-        VerifyResult, VerifierView, Health,
+        VerifyResult, VerifierView, Health, ModelSummaryView, ModelList, JobList,
     )),
     modifiers(&BearerKey),
 )]

@@ -233,3 +233,42 @@ pub struct Health {
     /// `ok`.
     pub status: String,
 }
+
+/// One model in `GET /v1/models` (the full document is `GET /v1/models/{id}`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelSummaryView {
+    /// Model id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `pending`, `ready` or `failed`.
+    pub status: ModelStatus,
+    /// Why key generation failed.
+    pub error: Option<String>,
+    /// Hash of the quantized model.
+    pub model_hash: String,
+    /// The key-generation job.
+    pub keygen_job_id: String,
+    /// Estimated peak proving memory in bytes, once keys exist.
+    pub estimated_proving_memory_bytes: Option<u64>,
+    /// Upload time (ms since the Unix epoch).
+    pub created_at: i64,
+}
+
+/// `GET /v1/models`: a page of the tenant's models, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    /// The models.
+    pub items: Vec<ModelSummaryView>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// `GET /v1/jobs`: a page of the tenant's jobs, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// The jobs.
+    pub items: Vec<JobView>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<String>,
+}

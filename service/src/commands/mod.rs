@@ -8,8 +8,10 @@ use crate::cli::{Cli, Command};
 
 pub mod chain;
 pub mod compile;
+pub mod demo_rest;
 pub mod evm;
 pub mod keys;
+pub mod local;
 pub mod prove;
 pub mod replay;
 pub mod run;
@@ -78,6 +80,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(a) => prove::setup_cmd(&a, cli.json, &data),
         Command::Prove(a) => prove::prove_cmd(&a, cli.json, &data),
         Command::Verify(a) => prove::verify_cmd(&a, cli.json, &data),
+        Command::Demo(a) if a.rest => demo_rest::run(&a, cli.json, &data),
         Command::Demo(a) => prove::demo(&a, cli.json, &data),
         Command::Replay(a) => replay::run(&a, cli.json, &data),
         Command::Evm(c) => evm::run(&c, cli.json, &data),

@@ -301,6 +301,49 @@ pub struct ProofRecord {
     pub created_at: Millis,
 }
 
+/// A model without its compiled document, keys or verifier: what a listing shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSummary {
+    /// Model id (`mdl_…`).
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle state.
+    pub status: ModelStatus,
+    /// `QuantizedModel::hash`.
+    pub model_hash: String,
+    /// The key-generation job.
+    pub keygen_job_id: String,
+    /// Why key generation failed, when it did.
+    pub error: Option<String>,
+    /// Estimated peak proving memory in bytes, once keys exist.
+    pub memory_bytes: Option<u64>,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// Where a page of a newest-first listing ends: only rows strictly older than this point are
+/// listed. Rows are ordered by `(created_at, id)`, both descending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Rows created before this time are listed (and, with `id`, rows created at this time
+    /// whose id sorts before `id`).
+    pub created_at: Millis,
+    /// The id of the last row of the previous page (`None`: a bare time cursor).
+    pub id: Option<String>,
+}
+
+/// One page of a tenant's newest-first listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Most rows returned.
+    pub limit: u32,
+    /// Start below this point (`None`: from the newest row).
+    pub before: Option<Cursor>,
+}
+
 /// A new model with its key-generation job (inserted together).
 #[derive(Clone, Debug)]
 pub struct NewModel {
@@ -423,6 +466,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn create_model(&self, model: NewModel) -> StoreResult<()>;
     /// A model of `tenant_id` (`None` for unknown ids and other tenants' models).
     async fn model(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ModelRecord>>;
+    /// A page of `tenant_id`'s models, newest first (see [`Page`]).
+    async fn list_models(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ModelSummary>>;
     /// A model of any tenant (for workers).
     async fn model_by_id(&self, id: &str) -> StoreResult<Option<ModelRecord>>;
     /// Caches a model's generated verifier (JSON).
@@ -434,6 +479,13 @@ pub trait JobStore: Send + Sync + 'static {
     async fn enqueue_proof(&self, job: NewProveJob) -> StoreResult<()>;
     /// A job of `tenant_id`.
     async fn job(&self, tenant_id: &str, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// A page of `tenant_id`'s jobs, newest first, only those in `state` when given.
+    async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+        state: Option<JobState>,
+    ) -> StoreResult<Vec<JobRecord>>;
     /// Records (or refreshes) what worker `id` can hold.
     async fn register_worker(
         &self,

@@ -14,13 +14,14 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use super::rows::{
-    job_counts_from_rows, job_from_row, model_from_row, opt_json_col, proof_from_row,
-    tenant_from_row, to_db_int, worker_from_row, JOB_COLUMNS, MODEL_COLUMNS, PROOF_COLUMNS,
-    WORKER_COLUMNS,
+    job_counts_from_rows, job_from_row, model_from_row, model_summary_from_row, opt_json_col,
+    proof_from_row, tenant_from_row, to_db_int, worker_from_row, JOB_COLUMNS, MODEL_COLUMNS,
+    MODEL_SUMMARY_COLUMNS, PROOF_COLUMNS, WORKER_COLUMNS,
 };
 use super::{
-    FailMode, JobKind, JobRecord, JobState, JobStore, Lease, Millis, ModelRecord, NewModel,
-    NewProof, NewProveJob, ProofRecord, StoreResult, Tenant, WorkerCapability, WorkerRecord,
+    FailMode, JobKind, JobRecord, JobState, JobStore, Lease, Millis, ModelRecord, ModelSummary,
+    NewModel, NewProof, NewProveJob, Page, ProofRecord, StoreResult, Tenant, WorkerCapability,
+    WorkerRecord,
 };
 use crate::ids::new_id;
 
@@ -142,6 +143,47 @@ impl JobStore for PgStore {
     async fn model(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ModelRecord>> {
         self.model_where("id = $1 AND tenant_id = $2", &[id, tenant_id])
             .await
+    }
+
+    async fn list_models(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ModelSummary>> {
+        let sql = format!(
+            "SELECT {MODEL_SUMMARY_COLUMNS} FROM models WHERE tenant_id = $1 \
+                 AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let before = page.before.as_ref();
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(before.map(|c| c.created_at))
+            .bind(before.and_then(|c| c.id.as_deref()))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(model_summary_from_row).collect()
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+        state: Option<JobState>,
+    ) -> StoreResult<Vec<JobRecord>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 \
+                 AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+                 AND ($5 IS NULL OR state = $5) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let before = page.before.as_ref();
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(before.map(|c| c.created_at))
+            .bind(before.and_then(|c| c.id.as_deref()))
+            .bind(i64::from(page.limit))
+            .bind(state.map(JobState::as_str))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     async fn model_by_id(&self, id: &str) -> StoreResult<Option<ModelRecord>> {

@@ -5,8 +5,8 @@
 use sqlx::Row;
 
 use super::{
-    JobKind, JobRecord, JobState, ModelRecord, ModelStatus, ProofRecord, StoreError, StoreResult,
-    Tenant, WorkerCapability, WorkerRecord,
+    JobKind, JobRecord, JobState, ModelRecord, ModelStatus, ModelSummary, ProofRecord, StoreError,
+    StoreResult, Tenant, WorkerCapability, WorkerRecord,
 };
 
 /// Columns of `jobs` read into a [`JobRecord`].
@@ -17,6 +17,10 @@ pub(super) const JOB_COLUMNS: &str = "id, tenant_id, kind, model_id, payload, st
 /// Columns of `models` read into a [`ModelRecord`].
 pub(super) const MODEL_COLUMNS: &str = "id, tenant_id, name, status, model_hash, compiled, \
     options, keys, keygen_job_id, error, memory_bytes, created_at";
+
+/// Columns of `models` read into a [`ModelSummary`].
+pub(super) const MODEL_SUMMARY_COLUMNS: &str =
+    "id, tenant_id, name, status, model_hash, keygen_job_id, error, memory_bytes, created_at";
 
 /// Columns of `proofs` read into a [`ProofRecord`].
 pub(super) const PROOF_COLUMNS: &str = "id, tenant_id, model_id, job_id, bundle, created_at";
@@ -141,6 +145,20 @@ pub(super) fn model_from_row(row: &impl StoreRow) -> StoreResult<ModelRecord> {
         compiled: json_col(row, "compiled")?,
         options: json_col(row, "options")?,
         keys: opt_json_col(row, "keys")?,
+        keygen_job_id: row.text("keygen_job_id")?,
+        error: row.opt_text("error")?,
+        memory_bytes: opt_unsigned(row, "memory_bytes")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(super) fn model_summary_from_row(row: &impl StoreRow) -> StoreResult<ModelSummary> {
+    Ok(ModelSummary {
+        id: row.text("id")?,
+        tenant_id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        status: ModelStatus::parse(&row.text("status")?)?,
+        model_hash: row.text("model_hash")?,
         keygen_job_id: row.text("keygen_job_id")?,
         error: row.opt_text("error")?,
         memory_bytes: opt_unsigned(row, "memory_bytes")?,

@@ -1,11 +1,12 @@
 //! Store conformance checks shared by the SQLite tests (`tests/store.rs`) and the PostgreSQL
-//! test (`tests/pg_durability.rs`): lease fencing and capability-aware leasing, run against any
-//! fresh, empty [`JobStore`].
+//! test (`tests/pg_durability.rs`): lease fencing, capability-aware leasing and tenant listings,
+//! run against any fresh, empty [`JobStore`].
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
 use zkgrid_service::store::{
-    FailMode, JobState, JobStore, Lease, NewModel, NewProof, NewProveJob, WorkerCapability,
+    Cursor, FailMode, JobState, JobStore, Lease, NewModel, NewProof, NewProveJob, Page,
+    WorkerCapability,
 };
 
 const MIB: u64 = 1 << 20;
@@ -290,6 +291,9 @@ pub async fn capability_leasing(store: &dyn JobStore) -> Result<()> {
             max_attempts: 3,
         })
         .await?;
+    // Claims take the oldest job first, ties (same millisecond) by id, and "job_early" sorts
+    // before "job_keygen_pending": enqueue it a clock tick later so the keygen job is older.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     enqueue(store, &pending_tenant.id, "mdl_pending", "job_early").await?;
     let early = store
         .job(&pending_tenant.id, "job_early")
@@ -331,5 +335,98 @@ pub async fn capability_leasing(store: &dyn JobStore) -> Result<()> {
         .await?
         .context("big takes it")?;
     ensure!(j.id == "job_early", "{j:?}");
+    Ok(())
+}
+
+/// Tenant listings: newest first by (created_at, id), scoped to the tenant, keyset pages with an
+/// id or a time cursor, and the job state filter.
+pub async fn listing(store: &dyn JobStore) -> Result<()> {
+    let (a, model_a) = ready_model(store, "list-a", 64).await?;
+    let (b, model_b) = ready_model(store, "list-b", 64).await?;
+    for i in 0..5 {
+        enqueue(store, &a, &model_a, &format!("job_list_a{i}")).await?;
+    }
+    enqueue(store, &b, &model_b, "job_list_b0").await?;
+    let all = |limit| Page {
+        limit,
+        before: None,
+    };
+    let jobs = store.list_jobs(&a, &all(100), None).await?;
+    // 5 prove jobs + the (succeeded) keygen job, none of B's.
+    ensure!(jobs.len() == 6, "{jobs:?}");
+    ensure!(jobs.iter().all(|j| j.tenant_id == a), "{jobs:?}");
+    for w in jobs.windows(2) {
+        ensure!(
+            (w[0].created_at, &w[0].id) > (w[1].created_at, &w[1].id),
+            "not newest first: {} then {}",
+            w[0].id,
+            w[1].id
+        );
+    }
+    // Keyset pages of 2 from the id cursor reproduce the one-page order.
+    let mut paged = vec![];
+    let mut before: Option<Cursor> = None;
+    loop {
+        let page = store
+            .list_jobs(
+                &a,
+                &Page {
+                    limit: 2,
+                    before: before.clone(),
+                },
+                None,
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        before = Some(Cursor {
+            created_at: last.created_at,
+            id: Some(last.id.clone()),
+        });
+        paged.extend(page.iter().map(|j| j.id.clone()));
+        ensure!(paged.len() <= 6, "pagination repeats rows: {paged:?}");
+    }
+    let one: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    ensure!(paged == one, "{paged:?} != {one:?}");
+    // A time cursor lists rows created strictly before it.
+    let oldest = jobs.last().context("jobs")?.created_at;
+    let none = store
+        .list_jobs(
+            &a,
+            &Page {
+                limit: 100,
+                before: Some(Cursor {
+                    created_at: oldest,
+                    id: None,
+                }),
+            },
+            None,
+        )
+        .await?;
+    ensure!(none.is_empty(), "{none:?}");
+    // State filter.
+    let queued = store
+        .list_jobs(&a, &all(100), Some(JobState::Queued))
+        .await?;
+    ensure!(queued.len() == 5, "{queued:?}");
+    let done = store
+        .list_jobs(&a, &all(100), Some(JobState::Succeeded))
+        .await?;
+    ensure!(
+        done.len() == 1 && done[0].id == "job_keygen_list-a",
+        "{done:?}"
+    );
+    // Models.
+    let models = store.list_models(&a, &all(10)).await?;
+    ensure!(
+        models.len() == 1 && models[0].id == model_a && models[0].memory_bytes == Some(64 * MIB),
+        "{models:?}"
+    );
+    let models_b = store.list_models(&b, &all(10)).await?;
+    ensure!(
+        models_b.len() == 1 && models_b[0].id == model_b,
+        "{models_b:?}"
+    );
+    let limited = store.list_jobs(&a, &all(3), None).await?;
+    ensure!(limited.len() == 3, "{limited:?}");
     Ok(())
 }

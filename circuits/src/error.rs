@@ -91,7 +91,10 @@ pub enum CircuitError {
     Model(#[from] zkgrid_models::ModelError),
     /// No column pool within the column budget fits the model in a circuit of at most
     /// `2^max_k` rows.
-    #[error("no layout fits within {column_budget} advice columns and k <= {max_k}")]
+    #[error(
+        "no layout fits within {column_budget} advice columns and k <= {max_k} \
+         (a hashed input or output alone needs 18 advice columns for Poseidon; raise the column budget)"
+    )]
     NoFeasiblePlan {
         /// Most advice columns allowed.
         column_budget: usize,

@@ -303,11 +303,12 @@ pub enum ProverError {
         #[source]
         source: serde_json::Error,
     },
-    /// The model circuit rejected the model, settings or witness.
-    #[error("circuit: {0}")]
+    /// The model circuit rejected the model, settings or witness. (Transparent: the circuit
+    /// error names the problem itself; a prefix plus `#[from]` printed it twice in error chains.)
+    #[error(transparent)]
     Circuit(#[from] zkgrid_circuits::CircuitError),
     /// The model or its input is invalid.
-    #[error("model: {0}")]
+    #[error(transparent)]
     Model(#[from] zkgrid_models::ModelError),
     /// A key-cache metadata file is unreadable.
     #[error("key cache metadata {path}: {source}")]

@@ -87,7 +87,7 @@ pub enum CircuitError {
         kind: &'static str,
     },
     /// The quantized model itself is invalid (structural check of `zkgrid_models`).
-    #[error("invalid model: {0}")]
+    #[error(transparent)]
     Model(#[from] zkgrid_models::ModelError),
     /// No column pool within the column budget fits the model in a circuit of at most
     /// `2^max_k` rows.

@@ -81,6 +81,20 @@ impl CircuitShape {
             max_gate_degree: cs.degree(),
         }
     }
+
+    /// The shape of a planned model circuit, before any key exists (selectors counted as the
+    /// fixed columns halo2 turns them into, an upper bound when it merges them).
+    pub fn from_plan(s: &zkgrid_circuits::model::CircuitShape) -> Self {
+        Self {
+            k: s.k,
+            advice_columns: s.advice_columns,
+            fixed_columns: s.fixed_columns + s.selectors,
+            instance_columns: s.instance_columns,
+            lookups: s.lookups,
+            permutation_columns: s.permutation_columns,
+            max_gate_degree: s.degree,
+        }
+    }
 }
 
 /// The estimate, split by part (bytes). See the module docs for the formula.

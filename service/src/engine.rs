@@ -90,6 +90,20 @@ impl ModelOptions {
     pub fn visibility(&self) -> Visibility {
         Visibility::new(self.input_visibility, self.output_visibility)
     }
+
+    /// Plans `model`'s circuit with these options and estimates the memory key generation and
+    /// proving need (bytes; `None` if the estimate overflows). Fails with the planner's error
+    /// when no layout fits the column budget. Run at upload so that the key-generation job is
+    /// only leased to a worker that can hold it, and an impossible layout is a 422 at once.
+    pub fn planned_memory(
+        &self,
+        model: &QuantizedModel,
+    ) -> Result<Option<u64>, zkgrid_circuits::CircuitError> {
+        let p = zkgrid_circuits::model::plan(model, self.visibility(), self.column_budget)?;
+        Ok(estimate_proving_memory(&CircuitShape::from_plan(&p.shape))
+            .ok()
+            .map(|m| m.total_bytes))
+    }
 }
 
 /// The input of a prove job, as stored in the job's payload.

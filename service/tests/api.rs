@@ -424,6 +424,19 @@ async fn bad_uploads_are_422_naming_the_problem() -> Result<()> {
     .await?
     .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")?;
     assert!(m.contains("input_visibility"), "{m}");
+    // A column budget no layout fits (hashed input needs Poseidon's own columns): refused at
+    // upload, naming the budget, instead of a key-generation job that can only fail.
+    let m = send(
+        &e.app,
+        up(vec![
+            ("onnx", Some("t.onnx"), tiny.onnx.clone()),
+            ("input_visibility", None, b"hashed".to_vec()),
+            ("column_budget", None, b"8".to_vec()),
+        ])?,
+    )
+    .await?
+    .error(StatusCode::UNPROCESSABLE_ENTITY, "no_feasible_layout")?;
+    assert!(m.contains("8 advice columns"), "{m}");
     // Calibration samples of the wrong length (the model takes 16 values).
     let m = send(
         &e.app,
@@ -1012,6 +1025,7 @@ async fn seed(
                 options: json!({}),
                 keygen_job_id: keygen.clone(),
                 max_attempts: 3,
+                memory_bytes: None,
             })
             .await?;
         jobs.push(keygen);

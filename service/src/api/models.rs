@@ -201,11 +201,18 @@ pub async fn create(
     let name = form
         .name
         .unwrap_or_else(|| default_name(file_name.as_deref()));
-    let (quant, calibration) = (form.quant, form.calibration);
-    let compiled = {
+    let (quant, calibration, model_options) = (form.quant, form.calibration, form.options);
+    let (compiled, memory_bytes) = {
         let name = name.clone();
         tokio::task::spawn_blocking(move || {
-            compile_upload(&onnx, &name, calibration.as_deref(), &quant)
+            let compiled = compile_upload(&onnx, &name, calibration.as_deref(), &quant)?;
+            let memory = model_options.planned_memory(&compiled.model).map_err(|e| {
+                ApiError::unprocessable(
+                    "no_feasible_layout",
+                    format!("the circuit cannot be laid out with these options: {e}"),
+                )
+            })?;
+            Ok::<_, ApiError>((compiled, memory))
         })
         .await??
     };
@@ -225,6 +232,7 @@ pub async fn create(
             options,
             keygen_job_id: job_id.clone(),
             max_attempts: state.config.max_attempts,
+            memory_bytes,
         })
         .await?;
     state.wake.notify_one();

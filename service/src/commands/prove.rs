@@ -65,15 +65,7 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     let c = load_compiled(&a.model)?;
     let p = plan(&c.model, visibility(a), a.column_budget).context("planning the circuit")?;
     let s = p.shape;
-    let mem = estimate_proving_memory(&CircuitShape {
-        k: s.k,
-        advice_columns: s.advice_columns,
-        fixed_columns: s.fixed_columns + s.selectors,
-        instance_columns: s.instance_columns,
-        lookups: s.lookups,
-        permutation_columns: s.permutation_columns,
-        max_gate_degree: s.degree,
-    })?;
+    let mem = estimate_proving_memory(&CircuitShape::from_plan(&s))?;
     if json {
         return print_json(
             &serde_json::json!({"model_hash": c.model_hash, "settings": p.settings, "shape": s, "estimated_proving_memory": mem}),

@@ -363,6 +363,10 @@ pub struct NewModel {
     pub keygen_job_id: String,
     /// Attempts allowed for the key-generation job.
     pub max_attempts: u32,
+    /// Estimated memory (bytes) of key generation and proving for the planned layout: the
+    /// key-generation job is only leased to workers with that much available memory. `None`
+    /// when unknown (any worker may take it).
+    pub memory_bytes: Option<u64>,
 }
 
 /// A new prove job.

@@ -149,14 +149,15 @@ impl JobStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO jobs (id, tenant_id, kind, model_id, payload, state, max_attempts, run_after, created_at) \
-             VALUES (?, ?, 'keygen', ?, '{}', 'queued', ?, ?, ?)",
+            "INSERT INTO jobs (id, tenant_id, kind, model_id, payload, state, max_attempts, run_after, memory_bytes, created_at) \
+             VALUES (?, ?, 'keygen', ?, '{}', 'queued', ?, ?, ?, ?)",
         )
         .bind(&m.keygen_job_id)
         .bind(&m.tenant_id)
         .bind(&m.id)
         .bind(i64::from(m.max_attempts))
         .bind(now)
+        .bind(m.memory_bytes.map(to_db_int))
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -36,6 +36,7 @@ async fn ready_model(store: &dyn JobStore, tag: &str, memory_mib: u64) -> Result
             options: json!({}),
             keygen_job_id: keygen_id.clone(),
             max_attempts: 3,
+            memory_bytes: None,
         })
         .await?;
     let now = zkgrid_service::store::now_ms();
@@ -289,8 +290,14 @@ pub async fn capability_leasing(store: &dyn JobStore) -> Result<()> {
             options: json!({}),
             keygen_job_id: "job_keygen_pending".into(),
             max_attempts: 3,
+            // The upload-time estimate from the planned layout (`ModelOptions::planned_memory`).
+            memory_bytes: Some(1024 * MIB),
         })
         .await?;
+    ensure!(
+        store.claim("small-0", &small, now, 60_000).await?.is_none(),
+        "a keygen job estimated at 1 GiB must not go to a 512 MiB worker"
+    );
     // Claims take the oldest job first, ties (same millisecond) by id, and "job_early" sorts
     // before "job_keygen_pending": enqueue it a clock tick later so the keygen job is older.
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;

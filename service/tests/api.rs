@@ -19,7 +19,7 @@ use zkgrid_prover::ProofBundle;
 use zkgrid_service::engine::Engine;
 use zkgrid_service::ids::{hash_api_key, new_api_key};
 use zkgrid_service::store::{
-    now_ms, JobStore, Lease, NewModel, NewProof, NewProveJob, SqliteStore,
+    now_ms, JobStore, Lease, NewModel, NewProof, NewProveJob, SqliteStore, WorkerCapability,
 };
 use zkgrid_service::worker::{WorkerConfig, Workers};
 use zkgrid_service::{app, AppState, ServiceConfig};
@@ -1207,5 +1207,61 @@ async fn lists_are_tenant_scoped_newest_first_and_paginated() -> Result<()> {
     get(&e.app, "/v1/jobs?limit=%FF%FE", Some(&e.key_a))
         .await?
         .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")?;
+    Ok(())
+}
+
+/// `GET /v1/jobs/{id}` says why a queued job with a memory estimate waits: no live worker, or
+/// none with enough memory; nothing once a worker that can hold it reports.
+#[tokio::test]
+async fn queued_jobs_say_why_no_worker_takes_them() -> Result<()> {
+    const MIB: u64 = 1 << 20;
+    let e = env().await?;
+    let store = e.state.store.as_ref();
+    let t = store.ensure_tenant("tenant-a").await?;
+    let (model, keygen) = (
+        zkgrid_service::ids::new_id("mdl"),
+        zkgrid_service::ids::new_id("job"),
+    );
+    store
+        .create_model(NewModel {
+            id: model,
+            tenant_id: t.id.clone(),
+            name: "big".into(),
+            model_hash: "hash-big".into(),
+            compiled: json!({}),
+            options: json!({}),
+            keygen_job_id: keygen.clone(),
+            max_attempts: 3,
+            memory_bytes: Some(2048 * MIB),
+        })
+        .await?;
+    let uri = format!("/v1/jobs/{keygen}");
+    let view = get(&e.app, &uri, Some(&e.key_a)).await?.json()?;
+    assert_eq!(view["memory_bytes"], json!(2048 * MIB), "{view}");
+    let reason = view["waiting_reason"].as_str().context("no reason")?;
+    assert!(reason.contains("no worker has reported"), "{reason}");
+
+    let worker = |available_mib: u64| WorkerCapability {
+        hostname: "test".into(),
+        cpu_cores: 2,
+        memory_total_bytes: 4096 * MIB,
+        memory_available_bytes: available_mib * MIB,
+        gpu: false,
+    };
+    store
+        .register_worker("small", &worker(512), now_ms())
+        .await?;
+    let view = get(&e.app, &uri, Some(&e.key_a)).await?.json()?;
+    let reason = view["waiting_reason"].as_str().context("no reason")?;
+    assert!(
+        reason.contains("2048 MiB") && reason.contains("512 MiB"),
+        "{reason}"
+    );
+
+    store
+        .register_worker("big", &worker(3000), now_ms())
+        .await?;
+    let view = get(&e.app, &uri, Some(&e.key_a)).await?.json()?;
+    assert!(view["waiting_reason"].is_null(), "{view}");
     Ok(())
 }

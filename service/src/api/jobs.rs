@@ -8,7 +8,11 @@ use super::listing;
 use super::types::{JobList, JobView};
 use super::ApiError;
 use crate::state::AppState;
-use crate::store::{Cursor, JobRecord, JobState, Tenant};
+use crate::store::{now_ms, Cursor, JobRecord, JobState, Tenant};
+
+/// Workers that reported within this long count as live when `GET /v1/jobs/{id}` explains why
+/// a job waits (workers report every 30 s).
+const LIVE_WORKER_MS: i64 = 120_000;
 
 impl From<JobRecord> for JobView {
     fn from(j: JobRecord) -> Self {
@@ -26,6 +30,8 @@ impl From<JobRecord> for JobView {
             error: j.error,
             proof_id: j.proof_id,
             timings: j.timings,
+            memory_bytes: j.memory_bytes,
+            waiting_reason: None,
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
@@ -54,7 +60,37 @@ pub async fn get(
         .job(&tenant.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", &id))?;
-    Ok(Json(job.into()))
+    let reason = waiting_reason(&state, &job).await?;
+    let mut view = JobView::from(job);
+    view.waiting_reason = reason;
+    Ok(Json(view))
+}
+
+/// Why a queued job with a memory estimate cannot be leased right now: no live worker at all,
+/// or none with that much memory available. `None` when some live worker can take it.
+async fn waiting_reason(state: &AppState, job: &JobRecord) -> Result<Option<String>, ApiError> {
+    let (JobState::Queued, Some(need)) = (job.state, job.memory_bytes) else {
+        return Ok(None);
+    };
+    let since = now_ms().saturating_sub(LIVE_WORKER_MS);
+    let workers = state.store.workers().await?;
+    let best = workers
+        .iter()
+        .filter(|w| w.last_seen_at >= since)
+        .map(|w| w.capability.memory_available_bytes)
+        .max();
+    Ok(match best {
+        None => Some(format!(
+            "no worker has reported in the last {} s: start `zkgrid worker` or `zkgrid serve` with workers",
+            LIVE_WORKER_MS / 1000
+        )),
+        Some(best) if best < need => Some(format!(
+            "needs an estimated {} MiB of memory; the largest live worker has {} MiB available",
+            need.div_ceil(1 << 20),
+            best >> 20
+        )),
+        Some(_) => None,
+    })
 }
 
 /// The tenant's jobs (key generation and proofs), newest first, a page at a time.

@@ -174,6 +174,12 @@ pub struct JobView {
     /// Step timings in seconds, when succeeded.
     #[schema(value_type = Option<Object>)]
     pub timings: Option<serde_json::Value>,
+    /// Estimated memory (bytes) the job needs; it is only leased to a worker with that much
+    /// available.
+    pub memory_bytes: Option<u64>,
+    /// For a queued job (`GET /v1/jobs/{id}` only): why no worker can take it now — none has
+    /// reported recently, or none has enough memory. Absent when a live worker can take it.
+    pub waiting_reason: Option<String>,
     /// Seconds from enqueue to the start of the latest attempt.
     pub queued_s: Option<f64>,
     /// Enqueue time (ms since the Unix epoch).

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use zkgrid_benches::load_case;
-use zkgrid_circuits::model::plan::{LANE_CANDIDATES, RANGE_SLOT_CANDIDATES};
+use zkgrid_circuits::model::plan::{smallest_k, LANE_CANDIDATES, RANGE_SLOT_CANDIDATES};
 use zkgrid_circuits::model::{
     instances, recipient_from_address, shape, CircuitSettings, ModelWitness, Visibility,
 };
@@ -93,9 +93,7 @@ fn main() -> Result<()> {
                 if s.advice_columns > max_advice {
                     continue;
                 }
-                let Some(k) = (CircuitSettings::MIN_K..=CircuitSettings::MAX_K)
-                    .find(|k| (1usize << k).saturating_sub(s.blinding_rows + 1) >= s.rows_needed())
-                else {
+                let Some(k) = smallest_k(s.rows_needed(), s.blinding_rows) else {
                     continue;
                 };
                 let settings = CircuitSettings { k, ..probe };

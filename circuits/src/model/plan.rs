@@ -175,8 +175,9 @@ fn shape_of(
     })
 }
 
-/// Smallest `k` whose usable rows hold `rows` (at least [`CircuitSettings::MIN_K`]).
-fn smallest_k(rows: usize, blinding_rows: usize) -> Option<u32> {
+/// Smallest `k` whose usable rows hold `rows` (at least [`CircuitSettings::MIN_K`]), given
+/// the constraint system's blinding rows; `None` above [`CircuitSettings::MAX_K`].
+pub fn smallest_k(rows: usize, blinding_rows: usize) -> Option<u32> {
     (CircuitSettings::MIN_K..=CircuitSettings::MAX_K)
         .find(|k| (1usize << k).saturating_sub(blinding_rows + 1) >= rows)
 }

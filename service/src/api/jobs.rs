@@ -8,7 +8,7 @@ use super::listing;
 use super::types::{JobList, JobView};
 use super::ApiError;
 use crate::state::AppState;
-use crate::store::{now_ms, Cursor, JobRecord, JobState, Tenant};
+use crate::store::{now_ms, JobRecord, JobState, Tenant};
 
 /// Workers that reported within this long count as live when `GET /v1/jobs/{id}` explains why
 /// a job waits (workers report every 30 s).
@@ -116,22 +116,11 @@ pub async fn list(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
     let params = listing::parse(query, true)?;
-    let cursor = match params.before {
-        None => None,
-        Some(listing::Before::Id(id)) => {
-            let job = state.store.job(&tenant.id, &id).await?.ok_or_else(|| {
-                ApiError::unprocessable(
-                    "invalid_cursor",
-                    format!("before: {id} is not one of your jobs"),
-                )
-            })?;
-            Some(Cursor {
-                created_at: job.created_at,
-                id: Some(id),
-            })
-        }
-        Some(t) => t.time_cursor(),
-    };
+    let (store, tenant_id) = (&state.store, tenant.id.as_str());
+    let cursor = listing::resolve_cursor(params.before, "jobs", |id| async move {
+        Ok(store.job(tenant_id, &id).await?.map(|j| j.created_at))
+    })
+    .await?;
     let rows = state
         .store
         .list_jobs(

@@ -33,17 +33,35 @@ pub enum Before {
     Time(Millis),
 }
 
-impl Before {
-    /// The store cursor of a time cursor (`None` for an id cursor, which the handler resolves
-    /// to the row's `created_at`).
-    pub fn time_cursor(&self) -> Option<Cursor> {
-        match self {
-            Before::Time(t) => Some(Cursor {
-                created_at: *t,
-                id: None,
-            }),
-            Before::Id(_) => None,
-        }
+/// The store cursor for `before`. An id cursor is resolved with `created_at_of`, which looks
+/// the id up among the tenant's resources of the listed kind (`what`, e.g. "jobs") and returns
+/// its creation time, or `None` when the tenant has no such resource: a 422 `invalid_cursor`,
+/// so another tenant's ids reveal nothing.
+pub async fn resolve_cursor<F, Fut>(
+    before: Option<Before>,
+    what: &str,
+    created_at_of: F,
+) -> Result<Option<Cursor>, ApiError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Millis>, ApiError>>,
+{
+    match before {
+        None => Ok(None),
+        Some(Before::Time(t)) => Ok(Some(Cursor {
+            created_at: t,
+            id: None,
+        })),
+        Some(Before::Id(id)) => match created_at_of(id.clone()).await? {
+            Some(created_at) => Ok(Some(Cursor {
+                created_at,
+                id: Some(id),
+            })),
+            None => Err(ApiError::unprocessable(
+                "invalid_cursor",
+                format!("before: {id} is not one of your {what}"),
+            )),
+        },
     }
 }
 

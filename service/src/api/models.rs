@@ -23,7 +23,7 @@ use crate::engine::{
 };
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::store::{Cursor, JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
+use crate::store::{JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
 
 const FORM_FIELDS: &str = "onnx, calibration, name, input_visibility, output_visibility, \
     column_budget, bits, weight_bits, headroom_bits, table_bits";
@@ -272,22 +272,11 @@ pub async fn list(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<ModelList>, ApiError> {
     let params = listing::parse(query, false)?;
-    let cursor = match params.before {
-        None => None,
-        Some(listing::Before::Id(id)) => {
-            let m = state.store.model(&tenant.id, &id).await?.ok_or_else(|| {
-                ApiError::unprocessable(
-                    "invalid_cursor",
-                    format!("before: {id} is not one of your models"),
-                )
-            })?;
-            Some(Cursor {
-                created_at: m.created_at,
-                id: Some(id),
-            })
-        }
-        Some(t) => t.time_cursor(),
-    };
+    let (store, tenant_id) = (&state.store, tenant.id.as_str());
+    let cursor = listing::resolve_cursor(params.before, "models", |id| async move {
+        Ok(store.model(tenant_id, &id).await?.map(|m| m.created_at))
+    })
+    .await?;
     let rows = state
         .store
         .list_models(&tenant.id, &listing::store_page(params.limit, cursor))

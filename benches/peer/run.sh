@@ -16,6 +16,8 @@
 #   PROVES      proves per tool and model (default 3)
 #   WAIT_IDLE   before each keygen/prove, wait up to this many s for other load to go (default 120)
 #   MODELS      comma-separated subset of mlp_small,mlp_wide,cnn_small
+#   WEIGHTS     fixed (default) or hashed: private weights with a public Poseidon commitment in
+#               both tools (EZKL param_visibility "hashed/public"); written to its own section
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -25,6 +27,7 @@ PEER_DIR="${PEER_DIR:-$REPO/../shared/peer/ezkl}"
 PROVES="${PROVES:-3}"
 WAIT_IDLE="${WAIT_IDLE:-120}"
 MODELS="${MODELS:-mlp_small,mlp_wide,cnn_small}"
+WEIGHTS="${WEIGHTS:-fixed}"
 VENV="$WORK/ezkl-venv"
 mkdir -p "$WORK"
 
@@ -57,7 +60,7 @@ for m in ${MODELS//,/ }; do
 done
 
 GIT="$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- . ':!benches' || echo '+dirty')"
-CMD="PROVES=$PROVES WAIT_IDLE=$WAIT_IDLE MODELS=$MODELS bash benches/peer/run.sh"
+CMD="PROVES=$PROVES WAIT_IDLE=$WAIT_IDLE MODELS=$MODELS WEIGHTS=$WEIGHTS bash benches/peer/run.sh"
 python3 "$HERE/compare.py" \
   --zkgrid "$BIN" \
   --ezkl-py "$VENV/bin/python" \
@@ -69,4 +72,5 @@ python3 "$HERE/compare.py" \
   --wait-idle "$WAIT_IDLE" \
   --results "$REPO/benches/RESULTS.md" \
   --command "$CMD" \
-  --git "$GIT"
+  --git "$GIT" \
+  --weights "$WEIGHTS"

@@ -121,9 +121,9 @@ impl<F: Field> AssignedVar<F> {
     }
 }
 
-#[cfg(test)]
 impl<F: Field> AssignedVar<F> {
-    /// The same cell claiming another value: used by tests to make a copy lie.
+    /// The same cell claiming another value: used by deliberate faults (tests) to make a copy
+    /// lie.
     pub(crate) fn with_value(&self, value: Value<F>) -> Self {
         Self {
             cell: self.cell,

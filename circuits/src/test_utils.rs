@@ -37,7 +37,10 @@ impl<const W: usize, const S: usize, const P: usize> Circuit<Fr> for TestCircuit
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
-        ModelConfig::configure(meta, &ModelParams::new(W, S, P)).expect("valid test params")
+        let mut config =
+            ModelConfig::configure(meta, &ModelParams::new(W, S, P)).expect("valid test params");
+        config.dense.configure_private(meta);
+        config
     }
 
     fn synthesize(

@@ -6,6 +6,8 @@
 //! * `soundness` — wrong public instances, tampered intermediate witnesses and wrong hashes
 //!   fail; unsupported ops and too small circuits give typed errors.
 //! * `planning` — the planner's `k` is minimal and its row count exact.
+//! * `private_weights` — hashed weights: the commitment binds, tampered parameter witnesses
+//!   fail, the verifying key is independent of the weight values.
 //! * `real_prover` — keygen / prove / verify with KZG + SHPLONK on mlp_tiny.
 
 #[path = "model/common.rs"]
@@ -16,6 +18,8 @@ mod differential;
 mod ops_model;
 #[path = "model/planning.rs"]
 mod planning;
+#[path = "model/private_weights.rs"]
+mod private_weights;
 #[path = "model/real_prover.rs"]
 mod real_prover;
 #[path = "model/soundness.rs"]

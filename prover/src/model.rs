@@ -441,6 +441,17 @@ pub fn check_bundle_output(model: &QuantizedModel, bundle: &ProofBundle) -> Resu
             "decoded output values differ from the proven ones".into(),
         ));
     }
+    if decoded.visibility.hashed_weights() {
+        // Private weights: the proof is about the model's weights only if its commitment
+        // instance is theirs.
+        let layout = zkgrid_circuits::model::InstanceLayout::new(model, decoded.visibility);
+        let proven = layout.weights_commitment(inst)?;
+        if proven != Some(zkgrid_circuits::model::weights_commitment(model)?) {
+            return Err(ProverError::OutputMismatch(
+                "the proof's weights commitment is not this model's weights".into(),
+            ));
+        }
+    }
     Ok(decoded)
 }
 

@@ -329,11 +329,16 @@ pub fn replay(
         _ => {
             return Err(mismatch(
                 name,
-                "the proof's public instances are not the statement (input, output, recipient)",
+                "the proof's public instances are not the statement \
+                 ([weights commitment,] input, output, recipient)",
             ))
         }
     }
-    checks.push("instances = (input, output, recipient)");
+    checks.push(if v.settings.visibility.hashed_weights() {
+        "instances = (weights commitment, input, output, recipient)"
+    } else {
+        "instances = (input, output, recipient)"
+    });
 
     let vk_bytes = hex::decode(v.vk.trim_start_matches("0x"))
         .map_err(|e| mismatch(name, format!("vk is not hex: {e}")))?;
@@ -437,13 +442,19 @@ pub const VECTOR_RECIPIENT: [u8; 20] = [0x11; 20];
 /// The vectors zkgrid commits under `test-vectors/`: every zoo model (with a spread of
 /// visibilities) and the three peer models EZKL is measured on. `repo` is the repository root.
 pub fn default_specs(repo: &Path) -> Result<Vec<VectorSpec>> {
-    use zkgrid_circuits::model::{InputVisibility as I, OutputVisibility as O};
+    use zkgrid_circuits::model::{
+        InputVisibility as I, OutputVisibility as O, WeightsVisibility as W,
+    };
     let zoo_vis = [
         ("mlp_tiny", Visibility::new(I::Public, O::Public)),
         ("mlp_small", Visibility::new(I::Hashed, O::Public)),
         ("mlp_wide", Visibility::new(I::Public, O::Public)),
         ("cnn_small", Visibility::new(I::Private, O::Hashed)),
-        ("digits_mlp", Visibility::new(I::Hashed, O::Hashed)),
+        // The trained model: private weights, public commitment.
+        (
+            "digits_mlp",
+            Visibility::new(I::Hashed, O::Hashed).with_weights(W::Hashed),
+        ),
     ];
     let mut specs = Vec::new();
     for (name, visibility) in zoo_vis {

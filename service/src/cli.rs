@@ -159,6 +159,17 @@ pub enum OutputVis {
     Hashed,
 }
 
+/// Weights visibility flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WeightsVis {
+    /// Weights are fixed columns: the verifying key commits to (and reveals) them.
+    #[default]
+    Fixed,
+    /// Weights stay private; one public instance is their Poseidon commitment (the verifying
+    /// key depends only on the architecture).
+    Hashed,
+}
+
 /// Arguments shared by `setup`, `inspect` and `prove`.
 #[derive(Debug, Args, Clone)]
 pub struct SetupArgs {
@@ -170,6 +181,9 @@ pub struct SetupArgs {
     /// Output visibility.
     #[arg(long, value_enum, default_value_t = OutputVis::Public)]
     pub output_visibility: OutputVis,
+    /// Weights visibility.
+    #[arg(long, value_enum, default_value_t = WeightsVis::Fixed)]
+    pub weights_visibility: WeightsVis,
     /// Most advice columns the layout may use (more: faster proving, more on-chain gas).
     #[arg(long, default_value_t = 48)]
     pub column_budget: usize,
@@ -300,6 +314,9 @@ pub struct EvmDeployArgs {
     /// Output visibility (with MODEL).
     #[arg(long, value_enum, default_value_t = OutputVis::Public)]
     pub output_visibility: OutputVis,
+    /// Weights visibility (with MODEL).
+    #[arg(long, value_enum, default_value_t = WeightsVis::Fixed)]
+    pub weights_visibility: WeightsVis,
     /// Most advice columns the layout may use (with MODEL).
     #[arg(long, default_value_t = 48)]
     pub column_budget: usize,

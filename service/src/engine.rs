@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use zkgrid_circuits::model::{
     recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, Visibility,
+    WeightsVisibility,
 };
 use zkgrid_models::compile::CompiledModel;
 use zkgrid_models::{ModelError, QuantizedModel};
@@ -71,6 +72,11 @@ pub struct ModelOptions {
     /// `public` or `hashed`.
     #[schema(value_type = String, example = "public")]
     pub output_visibility: OutputVisibility,
+    /// `fixed` (weights in the verifying key) or `hashed` (private weights, public Poseidon
+    /// commitment as the first instance).
+    #[serde(default)]
+    #[schema(value_type = String, example = "fixed")]
+    pub weights_visibility: WeightsVisibility,
     /// Most advice columns the layout may use.
     pub column_budget: usize,
 }
@@ -80,6 +86,7 @@ impl Default for ModelOptions {
         Self {
             input_visibility: InputVisibility::Public,
             output_visibility: OutputVisibility::Public,
+            weights_visibility: WeightsVisibility::Fixed,
             column_budget: DEFAULT_COLUMN_BUDGET,
         }
     }
@@ -89,6 +96,7 @@ impl ModelOptions {
     /// The visibility pair.
     pub fn visibility(&self) -> Visibility {
         Visibility::new(self.input_visibility, self.output_visibility)
+            .with_weights(self.weights_visibility)
     }
 
     /// Plans `model`'s circuit with these options and estimates the memory key generation and

@@ -424,6 +424,19 @@ async fn bad_uploads_are_422_naming_the_problem() -> Result<()> {
     .await?
     .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")?;
     assert!(m.contains("input_visibility"), "{m}");
+    let m = send(
+        &e.app,
+        up(vec![
+            ("onnx", Some("t.onnx"), tiny.onnx.clone()),
+            ("weights_visibility", None, b"public".to_vec()),
+        ])?,
+    )
+    .await?
+    .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")?;
+    assert!(
+        m.contains("weights_visibility") && m.contains("fixed, hashed"),
+        "{m}"
+    );
     // A column budget no layout fits (hashed input needs Poseidon's own columns): refused at
     // upload, naming the budget, instead of a key-generation job that can only fail.
     let m = send(
@@ -710,6 +723,89 @@ fn keys_create_prints_a_working_key() -> Result<()> {
             .error(StatusCode::NOT_FOUND, "not_found")?;
         anyhow::Ok(())
     })
+}
+
+/// Private weights over REST: the option is stored, the first instance of the proof is the
+/// weights commitment of the uploaded model, and the proof verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_weights_upload_prove_and_verify() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let e = env().await?;
+    let workers = Workers::spawn(&e.state, 1, "hashed", fast_workers());
+    let tiny = zoo::get("mlp_tiny")?;
+    let calib = json!({ "input_data": tiny.calibration }).to_string();
+    let r = send(
+        &e.app,
+        multipart(
+            "/v1/models",
+            &e.key_a,
+            &[
+                ("onnx", Some("mlp_tiny.onnx"), &tiny.onnx),
+                ("calibration", Some("calibration.json"), calib.as_bytes()),
+                ("weights_visibility", None, b"hashed"),
+            ],
+        )?,
+    )
+    .await?;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let created = r.json()?;
+    let id = created["id"].as_str().context("id")?.to_string();
+    let keygen = wait_job(
+        &e.app,
+        &e.key_a,
+        created["keygen_job_id"].as_str().context("job")?,
+        Duration::from_secs(180),
+    )
+    .await?;
+    assert_eq!(keygen["state"], "succeeded", "{keygen}");
+    let m = get(&e.app, &format!("/v1/models/{id}"), Some(&e.key_a))
+        .await?
+        .json()?;
+    assert_eq!(m["options"]["weights_visibility"], "hashed", "{m}");
+    assert_eq!(m["instance_values"], 1 + 16 + 4 + 1, "{m}");
+
+    let r = post_json(
+        &e.app,
+        &format!("/v1/models/{id}/proofs"),
+        &e.key_a,
+        &tiny_input()?,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let job_id = r.json()?["job_id"].as_str().context("job id")?.to_string();
+    let job = wait_job(&e.app, &e.key_a, &job_id, Duration::from_secs(180)).await?;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let proof_id = job["proof_id"].as_str().context("proof id")?;
+    let text = String::from_utf8(
+        get(&e.app, &format!("/v1/proofs/{proof_id}"), Some(&e.key_a))
+            .await?
+            .body,
+    )?;
+    let bundle = ProofBundle::from_json(&text)?;
+    let compiled = zkgrid_models::compile(
+        &tiny.onnx,
+        "mlp_tiny",
+        Some(&tiny.calibration),
+        &QuantConfig::default(),
+    )?;
+    let commitment = zkgrid_circuits::model::weights_commitment(&compiled.model)?;
+    assert_eq!(bundle.instances[0][0], commitment);
+    let v = post_json(
+        &e.app,
+        "/v1/verify",
+        &e.key_a,
+        &serde_json::from_str(&text)?,
+    )
+    .await?
+    .json()?;
+    assert_eq!(v["valid"], true, "{v}");
+    workers.shutdown().await;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

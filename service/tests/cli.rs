@@ -367,6 +367,68 @@ fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
     Ok(())
 }
 
+/// Private weights: the proof's first instance is the weights commitment `inspect` prints; the
+/// proof verifies natively and on revm; a changed commitment instance is rejected.
+#[test]
+fn hashed_weights_prove_verify_and_bind_the_commitment() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(&zkgrid(
+        d,
+        &["zoo", "export", "mlp_tiny", "-o", s(&d.join("zoo"))],
+    )?)?;
+    let z = d.join("zoo/mlp_tiny");
+    let model = d.join("tiny.zkg.json");
+    ok(&zkgrid(
+        d,
+        &[
+            "compile",
+            s(&z.join("network.onnx")),
+            "--calibration",
+            s(&z.join("calibration.json")),
+            "-o",
+            s(&model),
+        ],
+    )?)?;
+    let flags = [
+        "--weights-visibility",
+        "hashed",
+        "--input-visibility",
+        "hashed",
+    ];
+    let mut args = vec!["--json", "inspect", s(&model)];
+    args.extend(flags);
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&zkgrid(d, &args)?)?)?;
+    let commitment = inspect["weights_commitment"].clone();
+    ensure!(commitment.is_string(), "{inspect}");
+    let proof = d.join("proof.json");
+    let input = z.join("input.json");
+    let mut args = vec!["--json", "prove", s(&model), s(&input)];
+    args.extend(flags);
+    args.extend(["-o", s(&proof)]);
+    let out: serde_json::Value = serde_json::from_str(&ok(&zkgrid(d, &args)?)?)?;
+    ensure!(out["weights_commitment"] == commitment, "{out}");
+    let mut b: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof)?)?;
+    ensure!(
+        b["instances"][0][0] == commitment,
+        "first instance is the commitment"
+    );
+    let v = ok(&zkgrid(d, &["verify", s(&proof), "--model", s(&model)])?)?;
+    ensure!(v.contains("VALID"), "{v}");
+    let gas: serde_json::Value =
+        serde_json::from_str(&ok(&zkgrid(d, &["--json", "evm", "gas", s(&proof)])?)?)?;
+    ensure!(gas["accepted"] == true, "{gas}");
+
+    // A changed weights commitment instance: native verification fails.
+    b["instances"][0][0] =
+        serde_json::json!("0x0000000000000000000000000000000000000000000000000000000000000007");
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&b)?)?;
+    let o = zkgrid(d, &["verify", s(&bad)])?;
+    ensure!(!o.status.success(), "changed weights commitment accepted");
+    Ok(())
+}
+
 #[test]
 fn replay_committed_test_vectors() -> Result<()> {
     let dir = tempfile::tempdir()?;

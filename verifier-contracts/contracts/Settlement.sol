@@ -15,10 +15,11 @@ interface IZkgridVerifier {
 /// settles the task and credits the reward to the address bound into the proof's recipient
 /// slot; the credited account withdraws it. An unsettled task's reward goes back to the
 /// requester after the deadline.
-/// @dev Instance layout (zkgrid-circuits `InstanceLayout`): the input values or their Poseidon
-/// commitment, then the output, then the recipient slot (an address as a 160-bit integer).
-/// The task records where the input and the recipient slot sit; the verifier's verifying key
-/// fixes everything else. Because the recipient slot is a public instance, a proof copied from
+/// @dev Instance layout (zkgrid-circuits `InstanceLayout`): the weights' Poseidon commitment
+/// (only when the weights are private), the input values or their Poseidon commitment, then the
+/// output, then the recipient slot (an address as a 160-bit integer). The task records where
+/// its statement (the input, preceded by the weights commitment for private weights) and the
+/// recipient slot sit; the verifier's verifying key fixes everything else. Because the recipient slot is a public instance, a proof copied from
 /// the mempool pays its original prover, never the copier: `submit` requires the slot to hold
 /// `msg.sender` (or the recipient the requester named), and changing the slot invalidates the
 /// proof.

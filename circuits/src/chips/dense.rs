@@ -44,6 +44,25 @@ pub struct DenseConfig {
     pub bias: Column<Fixed>,
     /// The accumulator column.
     pub acc: Column<Advice>,
+    /// The private-weight gate, when configured ([`DenseConfig::configure_private`]).
+    pub private: Option<PrivateDenseConfig>,
+}
+
+/// Selectors of the private-weight multiply-accumulate gate.
+///
+/// A row holds `h = ⌊(W − 1) / 2⌋` pairs: inputs in lanes `0..h`, weights in lanes `h..2h`, the
+/// bias in lane `2h` (first row only); the weight columns hold a 0/1 pair mask `c_j`:
+/// * first row (`q_first`): `acc = lane_2h + Σ_j c_j · x_j · w_j`
+/// * next rows (`q_cont`):  `acc = acc_prev + Σ_j c_j · x_j · w_j`
+///
+/// Unused pairs have `c_j = 0`, so their cells do not matter. Degree 4 (selector, mask, two
+/// advice cells), the constraint system's degree with lookups.
+#[derive(Clone, Debug)]
+pub struct PrivateDenseConfig {
+    /// First row of a private dot product.
+    pub q_first: Selector,
+    /// Continuation rows.
+    pub q_cont: Selector,
 }
 
 impl DenseConfig {
@@ -62,6 +81,7 @@ impl DenseConfig {
             weights,
             bias,
             acc: pool.acc,
+            private: None,
         };
         meta.create_gate("dense multiply-accumulate", |meta| {
             let q_first = meta.query_selector(config.q_first);
@@ -79,6 +99,42 @@ impl DenseConfig {
             [first, cont]
         });
         Ok(config)
+    }
+
+    /// Pairs per private-weight row: `⌊(W − 1) / 2⌋`.
+    pub fn private_pairs(&self) -> usize {
+        self.lanes.len().saturating_sub(1) / 2
+    }
+
+    /// Adds the private-weight gate (circuits whose weights are witnesses).
+    pub fn configure_private<F: Field>(&mut self, meta: &mut ConstraintSystem<F>) {
+        let h = self.private_pairs();
+        let private = PrivateDenseConfig {
+            q_first: meta.selector(),
+            q_cont: meta.selector(),
+        };
+        let lanes = self.lanes.clone();
+        let masks = self.weights.clone();
+        let acc_column = self.acc;
+        meta.create_gate("dense private-weight multiply-accumulate", |meta| {
+            let q_first = meta.query_selector(private.q_first);
+            let q_cont = meta.query_selector(private.q_cont);
+            let mut sum = Expression::Constant(F::ZERO);
+            for j in 0..h {
+                let x = meta.query_advice(lanes[j], Rotation::cur());
+                let w = meta.query_advice(lanes[h + j], Rotation::cur());
+                let c = meta.query_fixed(masks[j], Rotation::cur());
+                sum = sum + c * x * w;
+            }
+            let bias = meta.query_advice(lanes[2 * h], Rotation::cur());
+            let acc = meta.query_advice(acc_column, Rotation::cur());
+            let acc_prev = meta.query_advice(acc_column, Rotation::prev());
+            [
+                q_first * (acc.clone() - bias - sum.clone()),
+                q_cont * (acc - acc_prev - sum),
+            ]
+        });
+        self.private = Some(private);
     }
 }
 
@@ -190,6 +246,100 @@ impl<F: Field> DenseChip<F> {
     ) -> Result<AssignedVar<F>, CircuitError> {
         let accs = self.dot_witness(inputs, weights, bias)?;
         self.assign_dot(region, rows, inputs, weights, bias, &accs)
+    }
+
+    /// Lays out `offset + Σ_i coeffs[i] · values[i]` over fresh cells holding `values` (the
+    /// packing of committed parameters); returns the value cells and the sum's cell.
+    pub fn pack(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        values: &[Value<F>],
+        coeffs: &[F],
+        offset: F,
+    ) -> Result<(Vec<AssignedVar<F>>, AssignedVar<F>), CircuitError> {
+        check_len("packing coefficients", values.len(), coeffs.len())?;
+        let width = self.width();
+        let start = rows.alloc(self.rows_per_dot(values.len()))?;
+        let mut cells = Vec::with_capacity(values.len());
+        let mut acc = Value::known(offset);
+        let mut last = None;
+        for r in 0..self.rows_per_dot(values.len()) {
+            let row = start + r;
+            if r == 0 {
+                self.config.q_first.enable(region, row)?;
+                fix(region, self.config.bias, row, offset);
+            } else {
+                self.config.q_cont.enable(region, row)?;
+            }
+            let lo = (r * width).min(values.len());
+            let hi = ((r + 1) * width).min(values.len());
+            for (j, (v, c)) in values[lo..hi].iter().zip(&coeffs[lo..hi]).enumerate() {
+                cells.push(assign(region, self.config.lanes[j], row, *v));
+                fix(region, self.config.weights[j], row, *c);
+                acc = acc + v.map(|v| v * c);
+            }
+            last = Some(assign(region, self.config.acc, row, acc));
+        }
+        let sum = last.ok_or(CircuitError::EmptyInput { op: "packing" })?;
+        Ok((cells, sum))
+    }
+
+    /// Rows one private-weight dot product of `n` inputs takes.
+    pub fn rows_per_private_dot(&self, n: usize) -> usize {
+        n.div_ceil(self.config.private_pairs().max(1)).max(1)
+    }
+
+    /// Proves `bias + Σ_i w_i x_i` with weights and bias in advice cells (private weights),
+    /// copying every operand into a private-weight row; returns the sum's cell.
+    pub fn dot_private(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        inputs: &[AssignedVar<F>],
+        weights: &[AssignedVar<F>],
+        bias: &AssignedVar<F>,
+    ) -> Result<AssignedVar<F>, CircuitError> {
+        check_len("dense weights", inputs.len(), weights.len())?;
+        let private = self
+            .config
+            .private
+            .as_ref()
+            .ok_or(CircuitError::NotConfigured)?;
+        let h = self.config.private_pairs();
+        let n_rows = self.rows_per_private_dot(inputs.len());
+        let start = rows.alloc(n_rows)?;
+        let lanes = &self.config.lanes;
+        let mut acc = bias.value();
+        let mut last = None;
+        for r in 0..n_rows {
+            let row = start + r;
+            if r == 0 {
+                private.q_first.enable(region, row)?;
+                copy(region, bias, lanes[2 * h], row);
+            } else {
+                private.q_cont.enable(region, row)?;
+            }
+            let lo = (r * h).min(inputs.len());
+            let hi = ((r + 1) * h).min(inputs.len());
+            for j in 0..h {
+                let used = lo + j < hi;
+                fix(
+                    region,
+                    self.config.weights[j],
+                    row,
+                    if used { F::ONE } else { F::ZERO },
+                );
+                if used {
+                    let (x, w) = (&inputs[lo + j], &weights[lo + j]);
+                    copy(region, x, lanes[j], row);
+                    copy(region, w, lanes[h + j], row);
+                    acc = acc + x.value() * w.value();
+                }
+            }
+            last = Some(assign(region, self.config.acc, row, acc));
+        }
+        last.ok_or(CircuitError::EmptyInput { op: "dense" })
     }
 
     /// A dense layer: one dot product per row of `weights` (`weights[o][i]` multiplies input

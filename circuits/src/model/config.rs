@@ -34,6 +34,9 @@ impl ModelCircuitConfig {
     ) -> Result<Self, CircuitError> {
         settings.validate()?;
         let mut model = ModelConfig::configure(meta, &settings.params)?;
+        if settings.visibility.hashed_weights() {
+            model.dense.configure_private(meta);
+        }
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         let poseidon = if settings.visibility.needs_poseidon() {

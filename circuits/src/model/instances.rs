@@ -4,6 +4,7 @@
 //!
 //! | position | present when | value |
 //! |---|---|---|
+//! | weights | weights [`Hashed`](WeightsVisibility::Hashed) | one value: the parameters' commitment ([`super::weights`]) |
 //! | input | input [`Public`](InputVisibility::Public) | every quantized input value, in the model's row-major order |
 //! | input | input [`Hashed`](InputVisibility::Hashed) | one value: `hash_many(input)` |
 //! | input | input [`Private`](InputVisibility::Private) | nothing |
@@ -18,8 +19,10 @@
 //! * The recipient slot is a field element chosen by the caller, e.g. an EVM address read as a
 //!   160-bit big-endian integer ([`recipient_from_address`]). The circuit copies it into an
 //!   advice cell, so a proof is bound to it and cannot be replayed for another recipient.
-//! * Weights are fixed columns (part of the verifying key), so there is no model commitment
-//!   instance: the verifying key identifies the model.
+//! * With fixed weights (the default) the weights are fixed columns, part of the verifying key,
+//!   so there is no weights instance: the verifying key identifies the model. With hashed
+//!   weights the verifying key identifies the architecture and the first instance the weights.
+//!   It sits right before the input so that a settlement task's input range can cover both.
 
 use std::ops::Range;
 
@@ -27,7 +30,8 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::Field as _;
 use zkgrid_models::QuantizedModel;
 
-use super::settings::{InputVisibility, OutputVisibility, Visibility};
+use super::settings::{InputVisibility, OutputVisibility, Visibility, WeightsVisibility};
+use super::weights::weights_commitment;
 use crate::error::CircuitError;
 use crate::field::{fe_from_i64, fe_to_i64};
 use crate::poseidon::hash_many;
@@ -39,13 +43,27 @@ pub struct InstanceLayout {
     input_len: usize,
     output_len: usize,
     bits: u32,
+    weights: Option<usize>,
     input: Range<usize>,
     output: Range<usize>,
     recipient: usize,
+    /// The weights commitment, once computed ([`InstanceLayout::for_model`]).
+    weights_commitment: Option<Fr>,
 }
 
 impl InstanceLayout {
-    /// The layout for `model` under `visibility`.
+    /// The layout and the weights commitment for `model` under `visibility`: what
+    /// [`InstanceLayout::instances`] needs with hashed weights (it hashes the parameters once).
+    pub fn for_model(model: &QuantizedModel, visibility: Visibility) -> Result<Self, CircuitError> {
+        let mut layout = Self::new(model, visibility);
+        if visibility.hashed_weights() {
+            layout.weights_commitment = Some(weights_commitment(model)?);
+        }
+        Ok(layout)
+    }
+
+    /// The positions for `model` under `visibility` (cheap: no hashing; see
+    /// [`InstanceLayout::for_model`] for building instances with hashed weights).
     pub fn new(model: &QuantizedModel, visibility: Visibility) -> Self {
         let input_len = model.input.shape.iter().product();
         let output_len = model.output_shape().iter().product();
@@ -58,16 +76,23 @@ impl InstanceLayout {
             OutputVisibility::Public => output_len,
             OutputVisibility::Hashed => 1,
         };
-        let input = 0..input_slots;
-        let output = input_slots..input_slots + output_slots;
+        let weights = match visibility.weights {
+            WeightsVisibility::Fixed => None,
+            WeightsVisibility::Hashed => Some(0),
+        };
+        let first = usize::from(weights.is_some());
+        let input = first..first + input_slots;
+        let output = input.end..input.end + output_slots;
         Self {
             visibility,
             input_len,
             output_len,
             bits: model.bits,
             recipient: output.end,
+            weights,
             input,
             output,
+            weights_commitment: None,
         }
     }
 
@@ -81,6 +106,17 @@ impl InstanceLayout {
         false
     }
 
+    /// Position of the weights commitment (hashed weights only).
+    pub fn weights_index(&self) -> Option<usize> {
+        self.weights
+    }
+
+    /// The weights commitment of an instance vector (hashed weights only).
+    pub fn weights_commitment(&self, instances: &[Fr]) -> Result<Option<Fr>, CircuitError> {
+        check_len("instances", self.len(), instances.len())?;
+        Ok(self.weights.and_then(|i| instances.get(i).copied()))
+    }
+
     /// Positions of the input values (or of the input hash); empty for a private input.
     pub fn input_range(&self) -> Range<usize> {
         self.input.clone()
@@ -89,6 +125,13 @@ impl InstanceLayout {
     /// Positions of the output values (or of the output hash).
     pub fn output_range(&self) -> Range<usize> {
         self.output.clone()
+    }
+
+    /// The instances a settlement task pins (its "input" range): the weights commitment with
+    /// hashed weights, then the input values or the input hash. Empty for fixed weights and a
+    /// private input.
+    pub fn task_range(&self) -> Range<usize> {
+        self.weights.unwrap_or(self.input.start)..self.input.end
     }
 
     /// Position of the recipient slot (the last one).
@@ -111,6 +154,13 @@ impl InstanceLayout {
         check_len("instance input values", self.input_len, input_q.len())?;
         check_len("instance output values", self.output_len, output_q.len())?;
         let mut out = Vec::with_capacity(self.len());
+        if self.weights.is_some() {
+            out.push(self.weights_commitment.ok_or(CircuitError::InvalidParams {
+                parameter: "weights commitment",
+                value: 0,
+                expected: "an instance layout made with InstanceLayout::for_model",
+            })?);
+        }
         match self.visibility.input {
             InputVisibility::Public => out.extend(input_q.iter().map(|x| fe_from_i64::<Fr>(*x))),
             InputVisibility::Hashed => out.push(commitment(input_q)),
@@ -170,7 +220,7 @@ pub fn instances(
     output_q: &[i64],
     recipient: Fr,
 ) -> Result<Vec<Fr>, CircuitError> {
-    InstanceLayout::new(model, visibility).instances(input_q, output_q, recipient)
+    InstanceLayout::for_model(model, visibility)?.instances(input_q, output_q, recipient)
 }
 
 /// The quantized output from an instance vector (`Ok(None)` when the output is hashed).

@@ -7,6 +7,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::Field as _;
 
 use super::tamper::Tamper;
+use super::weights::{CommittedParams, NodeParams};
 use crate::chips::lookup::TableLookupConfig;
 use crate::chips::range::RangeSpec;
 use crate::chips::rescale::DivOp;
@@ -30,9 +31,27 @@ pub(crate) struct LayerCx<'c, 'r> {
     pub tamper: Option<Tamper>,
     /// The lookup-table chip, when configured.
     pub lookup: Option<&'c TableLookupConfig>,
+    /// The committed parameter cells, with hashed weights.
+    pub params: Option<&'c CommittedParams>,
 }
 
-impl LayerCx<'_, '_> {
+impl<'c> LayerCx<'c, '_> {
+    /// This layer's committed parameter cells, with hashed weights (`None` with fixed
+    /// weights).
+    pub fn private_params(&self) -> Result<Option<&'c NodeParams>, CircuitError> {
+        match self.params {
+            None => Ok(None),
+            Some(params) => params
+                .nodes
+                .get(self.layer)
+                .and_then(Option::as_ref)
+                .map(Some)
+                .ok_or(CircuitError::EmptyInput {
+                    op: "committed parameters of a dense or conv layer",
+                }),
+        }
+    }
+
     /// The activation range `[−2^(b−1), 2^(b−1))`.
     pub fn activation(&self) -> Result<RangeSpec, CircuitError> {
         RangeSpec::signed(self.bits)

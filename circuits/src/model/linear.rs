@@ -8,7 +8,11 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_models::graph::ConvGeom;
 
+use halo2_proofs::circuit::Value;
+use halo2_proofs::halo2curves::ff::Field as _;
+
 use super::layer::LayerCx;
+use super::tamper::Tamper;
 use crate::error::CircuitError;
 use crate::layout::AssignedVar;
 
@@ -37,13 +41,36 @@ pub(crate) fn dense(
     check_len("dense weight", n * layer.out_features, layer.weight.len())?;
     check_len("dense bias", layer.out_features, layer.bias.len())?;
     let chip = cx.config.dense_chip::<Fr>();
-    let accs = layer
-        .weight
-        .chunks(n.max(1))
-        .take(layer.out_features)
-        .zip(layer.bias)
-        .map(|(w, b)| chip.dot(cx.region, cx.rows, x, &w[..n], *b))
-        .collect::<Result<Vec<_>, _>>()?;
+    let accs = match cx.private_params()? {
+        Some(params) => {
+            check_len(
+                "dense weight cells",
+                layer.weight.len(),
+                params.weight.len(),
+            )?;
+            check_len("dense bias cells", layer.bias.len(), params.bias.len())?;
+            let weights = lying_weights(cx, &params.weight);
+            let mut accs = Vec::with_capacity(layer.out_features);
+            for (o, b) in params.bias.iter().enumerate() {
+                let w = weights
+                    .get(o * n..(o + 1) * n)
+                    .ok_or(CircuitError::LengthMismatch {
+                        what: "dense weight cells",
+                        expected: n * layer.out_features,
+                        got: weights.len(),
+                    })?;
+                accs.push(chip.dot_private(cx.region, cx.rows, x, w, b)?);
+            }
+            accs
+        }
+        None => layer
+            .weight
+            .chunks(n.max(1))
+            .take(layer.out_features)
+            .zip(layer.bias)
+            .map(|(w, b)| chip.dot(cx.region, cx.rows, x, &w[..n], *b))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     cx.rescale_out(&accs, layer.shift)
 }
 
@@ -68,29 +95,62 @@ pub(crate) fn conv2d(
     )?;
     check_len("conv bias", g.out_channels, bias.len())?;
     let chip = cx.config.dense_chip::<Fr>();
+    let private = cx.private_params()?.cloned();
+    let private_weights = match &private {
+        Some(p) => {
+            check_len("conv weight cells", weight.len(), p.weight.len())?;
+            check_len("conv bias cells", bias.len(), p.bias.len())?;
+            lying_weights(cx, &p.weight)
+        }
+        None => Vec::new(),
+    };
     let mut accs = Vec::with_capacity(g.out_channels * g.out_hw[0] * g.out_hw[1]);
     let mut cells = Vec::with_capacity(g.in_channels * kh * kw);
     let mut ws = Vec::with_capacity(g.in_channels * kh * kw);
+    let mut w_cells = Vec::with_capacity(g.in_channels * kh * kw);
     for (oc, b) in bias.iter().enumerate() {
         for oy in 0..g.out_hw[0] {
             for ox in 0..g.out_hw[1] {
                 cells.clear();
                 ws.clear();
+                w_cells.clear();
                 for ic in 0..g.in_channels {
                     for ky in 0..kh {
                         for kx in 0..kw {
                             if let Some((y, xx)) = g.input_pos(oy, ox, ky, kx) {
-                                ws.push(weight[((oc * g.in_channels + ic) * kh + ky) * kw + kx]);
+                                let wi = ((oc * g.in_channels + ic) * kh + ky) * kw + kx;
+                                ws.push(weight[wi]);
+                                if let Some(w) = private_weights.get(wi) {
+                                    w_cells.push(w.clone());
+                                }
                                 cells.push(x[(ic * ih + y) * iw + xx].clone());
                             }
                         }
                     }
                 }
-                accs.push(chip.dot(cx.region, cx.rows, &cells, &ws, *b)?);
+                let acc = match private.as_ref().and_then(|p| p.bias.get(oc)) {
+                    Some(b_cell) => {
+                        chip.dot_private(cx.region, cx.rows, &cells, &w_cells, b_cell)?
+                    }
+                    None => chip.dot(cx.region, cx.rows, &cells, &ws, *b)?,
+                };
+                accs.push(acc);
             }
         }
     }
     cx.rescale_out(&accs, shift)
+}
+
+/// The committed weight cells as a layer uses them; with a [`Tamper::PrivateWeight`] fault of
+/// this layer, one of them carries another value than its committed cell (tests only).
+fn lying_weights(cx: &LayerCx<'_, '_>, weights: &[AssignedVar<Fr>]) -> Vec<AssignedVar<Fr>> {
+    let mut out = weights.to_vec();
+    if let Some(i) = Tamper::private_weight_at(cx.tamper, cx.layer) {
+        if let Some(w) = out.get_mut(i) {
+            *w = w.with_value(w.value() + Value::known(Fr::ONE));
+        }
+    }
+    out
 }
 
 pub(crate) fn check_len(

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod settings;
 pub mod support;
 pub mod tamper;
+pub mod weights;
 
 mod activation;
 mod arith;
@@ -48,8 +49,11 @@ use zkgrid_models::QuantizedModel;
 pub use config::ModelCircuitConfig;
 pub use instances::{commitment, decode_output, instances, recipient_from_address, InstanceLayout};
 pub use plan::{plan, shape, CircuitShape, Plan};
-pub use settings::{CircuitSettings, InputVisibility, OutputVisibility, Visibility};
+pub use settings::{
+    CircuitSettings, InputVisibility, OutputVisibility, Visibility, WeightsVisibility,
+};
 pub use tamper::Tamper;
+pub use weights::weights_commitment;
 
 use crate::error::CircuitError;
 use synth::{lay_out, Job, Synthesis};
@@ -131,7 +135,13 @@ impl ModelCircuit {
                 expected: "lookup_table = true for a model with Lookup layers",
             });
         }
-        let needed = support::required_range_bits(&model);
+        if settings.visibility.hashed_weights() {
+            weights::param_tensors(&model)?;
+        }
+        let needed = support::required_range_bits(&model).max(weights::required_range_bits(
+            &model,
+            settings.visibility.weights,
+        )?);
         let max_bits = settings.params.max_range_bits();
         if needed > max_bits {
             return Err(CircuitError::RangeTooWide {
@@ -212,7 +222,7 @@ impl ModelCircuit {
             return Ok(None);
         };
         let execution = zkgrid_models::execute(&self.model, &w.input)?;
-        self.instance_layout()
+        InstanceLayout::for_model(&self.model, self.settings.visibility)?
             .instances(&w.input, execution.output(), w.recipient)
             .map(Some)
     }

@@ -192,7 +192,10 @@ pub fn plan(
 ) -> Result<Plan, CircuitError> {
     model.validate()?;
     check_supported(model)?;
-    let limbs = required_limbs(model).max(1);
+    let weight_bits = super::weights::required_range_bits(model, visibility.weights)?;
+    let limbs = required_limbs(model)
+        .max(usize::try_from(weight_bits.div_ceil(8)).unwrap_or(usize::MAX))
+        .max(1);
     let shared = Arc::new(model.clone());
     let lookup_table = uses_lookup_table(model);
     let mut best: Option<Plan> = None;

@@ -31,13 +31,38 @@ pub enum OutputVisibility {
     Hashed,
 }
 
-/// Visibility of the input and of the output.
+/// How the model's parameters (Dense and Conv2d weights and biases) enter the circuit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsVisibility {
+    /// Fixed columns: the verifying key commits to the weights (anyone holding it can read
+    /// them back).
+    #[default]
+    Fixed,
+    /// Private witness cells bound to one public instance, the Poseidon commitment of the
+    /// packed parameters ([`crate::model::weights`]); the verifying key depends only on the
+    /// architecture and the parameters' shapes and bit widths.
+    Hashed,
+}
+
+impl WeightsVisibility {
+    /// Whether the weights are fixed columns (the default; omitted from serialized settings so
+    /// that cache digests of earlier settings stay the same).
+    pub fn is_fixed(&self) -> bool {
+        *self == WeightsVisibility::Fixed
+    }
+}
+
+/// Visibility of the input, of the output and of the weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Visibility {
     /// The input.
     pub input: InputVisibility,
     /// The output.
     pub output: OutputVisibility,
+    /// The weights.
+    #[serde(default, skip_serializing_if = "WeightsVisibility::is_fixed")]
+    pub weights: WeightsVisibility,
 }
 
 impl Visibility {
@@ -45,16 +70,33 @@ impl Visibility {
     pub const PUBLIC: Self = Self {
         input: InputVisibility::Public,
         output: OutputVisibility::Public,
+        weights: WeightsVisibility::Fixed,
     };
 
-    /// Visibility from its two parts.
+    /// Visibility of the input and the output, weights fixed.
     pub fn new(input: InputVisibility, output: OutputVisibility) -> Self {
-        Self { input, output }
+        Self {
+            input,
+            output,
+            weights: WeightsVisibility::Fixed,
+        }
+    }
+
+    /// The same visibility with the given weights visibility.
+    pub fn with_weights(self, weights: WeightsVisibility) -> Self {
+        Self { weights, ..self }
+    }
+
+    /// Whether the weights are private with a public commitment.
+    pub fn hashed_weights(&self) -> bool {
+        self.weights == WeightsVisibility::Hashed
     }
 
     /// Whether the circuit needs the Poseidon chip.
     pub fn needs_poseidon(&self) -> bool {
-        self.input == InputVisibility::Hashed || self.output == OutputVisibility::Hashed
+        self.input == InputVisibility::Hashed
+            || self.output == OutputVisibility::Hashed
+            || self.hashed_weights()
     }
 }
 

@@ -15,6 +15,7 @@ use super::pool::{avg_pool, max_pool};
 use super::settings::{InputVisibility, OutputVisibility};
 use super::support::lookup_tables;
 use super::tamper::Tamper;
+use super::weights::commit_params;
 use super::ModelWitness;
 use crate::chips::arith::ArithOp;
 use crate::chips::lookup::{TableLookupChip, TableSpec};
@@ -92,6 +93,20 @@ fn lay_out_region(
         None => vec![Value::unknown(); n_input],
     };
     let input = config.model.assign_inputs(region, rows, &input_values)?;
+    let committed = if job.visibility.hashed_weights() {
+        let poseidon = config.poseidon.clone().ok_or(CircuitError::NotConfigured)?;
+        Some(commit_params(
+            &config.model,
+            &PoseidonChip::construct(poseidon),
+            region,
+            rows,
+            model,
+            job.witness.is_some(),
+            Tamper::param_fault(job.tamper),
+        )?)
+    } else {
+        None
+    };
     let mut values: Vec<Vec<AssignedVar<Fr>>> = Vec::with_capacity(model.nodes.len() + 1);
     {
         let mut cx = LayerCx {
@@ -102,6 +117,7 @@ fn lay_out_region(
             layer: 0,
             tamper: job.tamper,
             lookup: config.lookup.as_ref(),
+            params: committed.as_ref(),
         };
         // Always range-check the input: it bounds every accumulator built from it.
         cx.range_check(&input)?;
@@ -115,6 +131,9 @@ fn lay_out_region(
     let input = values.first().map(Vec::as_slice).unwrap_or(&[]);
     let output = values.last().map(Vec::as_slice).unwrap_or(&[]);
     let mut public = Vec::new();
+    if let Some(committed) = &committed {
+        public.push(committed.digest.cell());
+    }
     match job.visibility.input {
         InputVisibility::Public => public.extend(input.iter().map(AssignedVar::cell)),
         InputVisibility::Hashed => public.push(digest(config, region, rows, input)?),

@@ -48,9 +48,55 @@ pub enum Tamper {
         /// Output element.
         index: usize,
     },
+    /// Hashed weights: a Dense/Conv2d row multiplies by weight `index` plus one instead of the
+    /// committed weight (the row's copy of the committed cell holds another value).
+    PrivateWeight {
+        /// Node index.
+        layer: usize,
+        /// Weight element.
+        index: usize,
+    },
+    /// Hashed weights: the circuit commits to weight `index` plus one and computes with it (a
+    /// consistent witness for other weights than the public commitment's).
+    CommittedWeight {
+        /// Node index.
+        layer: usize,
+        /// Weight element.
+        index: usize,
+    },
+    /// Hashed weights: weight `index` plus `2^b` and weight `index + 1` minus one, which packs
+    /// to the same element (so the same commitment) unless the range checks stop it.
+    PackOverflow {
+        /// Node index.
+        layer: usize,
+        /// Weight element.
+        index: usize,
+    },
 }
 
 impl Tamper {
+    /// The weight element whose copy lies in `layer`'s private-weight rows.
+    pub(crate) fn private_weight_at(fault: Option<Tamper>, layer: usize) -> Option<usize> {
+        match fault {
+            Some(Tamper::PrivateWeight { layer: l, index }) if l == layer => Some(index),
+            _ => None,
+        }
+    }
+
+    /// The fault of the committed parameters, if any.
+    pub(crate) fn param_fault(fault: Option<Tamper>) -> Option<super::weights::ParamFault> {
+        use super::weights::ParamFault;
+        match fault {
+            Some(Tamper::CommittedWeight { layer, index }) => {
+                Some(ParamFault::Committed { layer, index })
+            }
+            Some(Tamper::PackOverflow { layer, index }) => {
+                Some(ParamFault::PackOverflow { layer, index })
+            }
+            _ => None,
+        }
+    }
+
     /// The output element this fault targets in `layer` for a fault of the given kind.
     pub(crate) fn relu_at(fault: Option<Tamper>, layer: usize) -> Option<usize> {
         match fault {

@@ -6,7 +6,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::{Extension, Json};
-use zkgrid_circuits::model::{CircuitShape, InputVisibility, OutputVisibility};
+use zkgrid_circuits::model::{CircuitShape, InputVisibility, OutputVisibility, WeightsVisibility};
 use zkgrid_models::compile::CompiledModel;
 use zkgrid_models::input::{parse_samples, parse_single};
 use zkgrid_models::onnx::{import_onnx, MAX_ONNX_BYTES};
@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crate::store::{JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
 
 const FORM_FIELDS: &str = "onnx, calibration, name, input_visibility, output_visibility, \
-    column_budget, bits, weight_bits, headroom_bits, table_bits";
+    weights_visibility, column_budget, bits, weight_bits, headroom_bits, table_bits";
 
 /// The parsed upload form.
 struct Upload {
@@ -102,6 +102,10 @@ async fn read_form(mut mp: Multipart, limit: usize) -> Result<Upload, ApiError> 
             "output_visibility" => {
                 form.options.output_visibility =
                     enum_field::<OutputVisibility>(&name, &data, "public, hashed")?
+            }
+            "weights_visibility" => {
+                form.options.weights_visibility =
+                    enum_field::<WeightsVisibility>(&name, &data, "fixed, hashed")?
             }
             "column_budget" => form.options.column_budget = number_field(&name, &data)?,
             "bits" => form.quant.bits = number_field(&name, &data)?,
@@ -206,12 +210,17 @@ pub async fn create(
         let name = name.clone();
         tokio::task::spawn_blocking(move || {
             let compiled = compile_upload(&onnx, &name, calibration.as_deref(), &quant)?;
-            let memory = model_options.planned_memory(&compiled.model).map_err(|e| {
-                ApiError::unprocessable(
-                    "no_feasible_layout",
-                    format!("the circuit cannot be laid out with these options: {e}"),
-                )
-            })?;
+            let memory = model_options
+                .planned_memory(&compiled.model)
+                .map_err(|e| match e {
+                    zkgrid_circuits::CircuitError::UnsupportedWithHashedWeights { .. } => {
+                        ApiError::unprocessable("unsupported_with_hashed_weights", e.to_string())
+                    }
+                    e => ApiError::unprocessable(
+                        "no_feasible_layout",
+                        format!("the circuit cannot be laid out with these options: {e}"),
+                    ),
+                })?;
             Ok::<_, ApiError>((compiled, memory))
         })
         .await??

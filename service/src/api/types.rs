@@ -22,6 +22,9 @@ pub struct ModelUpload {
     pub input_visibility: Option<String>,
     /// `public` (default) or `hashed`.
     pub output_visibility: Option<String>,
+    /// `fixed` (default: weights in the verifying key) or `hashed` (private weights, public
+    /// Poseidon commitment).
+    pub weights_visibility: Option<String>,
     /// Most advice columns the circuit layout may use (default 48).
     pub column_budget: Option<usize>,
     /// Activation bit width (default 16).

@@ -68,6 +68,9 @@ impl From<&RpcDeployed> for DeployedContract {
 pub struct LayoutJson {
     /// Number of instances.
     pub count: usize,
+    /// Position of the weights commitment (hashed weights only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<usize>,
     /// Input positions `[start, end)`.
     pub input: [usize; 2],
     /// Output positions `[start, end)`.
@@ -80,6 +83,7 @@ impl From<&InstanceLayout> for LayoutJson {
     fn from(l: &InstanceLayout) -> Self {
         Self {
             count: l.len(),
+            weights: l.weights_index(),
             input: [l.input_range().start, l.input_range().end],
             output: [l.output_range().start, l.output_range().end],
             recipient: l.recipient_index(),
@@ -395,6 +399,7 @@ fn prepare_from_model(
         model: model.to_path_buf(),
         input_visibility: a.input_visibility,
         output_visibility: a.output_visibility,
+        weights_visibility: a.weights_visibility,
         column_budget: a.column_budget,
         srs: a.srs.clone(),
     };
@@ -479,7 +484,7 @@ pub fn post_task(a: &EvmPostTaskArgs, json: bool) -> anyhow::Result<()> {
             dep.model_hash
         );
     }
-    let layout = InstanceLayout::new(&c.model, dep.visibility);
+    let layout = InstanceLayout::for_model(&c.model, dep.visibility)?;
     if layout.len() != dep.instances.count {
         bail!(
             "the deployment's verifier takes {} instances, the model's layout has {}",
@@ -487,8 +492,8 @@ pub fn post_task(a: &EvmPostTaskArgs, json: bool) -> anyhow::Result<()> {
             layout.len()
         );
     }
-    if layout.input_range().is_empty() {
-        bail!("the deployment's input is private, so a task cannot name it: deploy a verifier with --input-visibility public or hashed");
+    if layout.task_range().is_empty() {
+        bail!("the deployment's input is private and its weights are fixed, so a task cannot name its statement: deploy a verifier with --input-visibility public or hashed (or --weights-visibility hashed)");
     }
     let bytes = read_limited(&a.input, MAX_INPUT_JSON_BYTES as u64)?;
     let input = parse_single(
@@ -500,7 +505,8 @@ pub fn post_task(a: &EvmPostTaskArgs, json: bool) -> anyhow::Result<()> {
     let q = quantize_input(&c.model, &input)?;
     let exec = zkgrid_models::execute(&c.model, &q)?;
     let instances = layout.instances(&q, exec.output(), Fr::ZERO)?;
-    let task_input = instances[layout.input_range()].to_vec();
+    // With hashed weights the task pins the weights commitment too (it precedes the input).
+    let task_input = instances[layout.task_range()].to_vec();
     let settlement = match (&a.settlement, &dep.settlement) {
         (Some(s), _) => parse_address("--settlement", s)?,
         (None, Some(d)) => parse_address("deployment settlement address", &d.address)?,
@@ -540,7 +546,7 @@ pub fn post_task(a: &EvmPostTaskArgs, json: bool) -> anyhow::Result<()> {
             verifier,
             model_commitment,
             input: task_input.clone(),
-            input_offset: u32::try_from(layout.input_range().start)?,
+            input_offset: u32::try_from(layout.task_range().start)?,
             recipient_index: u32::try_from(layout.recipient_index())?,
             recipient,
             deadline,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use zkgrid_circuits::model::{
-    plan, recipient_from_address, InputVisibility, OutputVisibility, Visibility,
+    plan, recipient_from_address, InputVisibility, OutputVisibility, Visibility, WeightsVisibility,
 };
 use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
 use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
@@ -16,9 +16,16 @@ use zkgrid_prover::{estimate_proving_memory, CircuitShape, ProofBundle};
 
 use super::run::load_compiled;
 use super::{read_limited, write_atomic};
-use crate::cli::{DemoArgs, InputVis, OutputVis, ProveArgs, SetupArgs, VerifyArgs};
+use crate::cli::{DemoArgs, InputVis, OutputVis, ProveArgs, SetupArgs, VerifyArgs, WeightsVis};
 use crate::output::{print_json, table};
 use crate::progress::Bars;
+
+pub(crate) fn weights_visibility(w: WeightsVis) -> WeightsVisibility {
+    match w {
+        WeightsVis::Fixed => WeightsVisibility::Fixed,
+        WeightsVis::Hashed => WeightsVisibility::Hashed,
+    }
+}
 
 fn visibility(a: &SetupArgs) -> Visibility {
     Visibility::new(
@@ -32,6 +39,7 @@ fn visibility(a: &SetupArgs) -> Visibility {
             OutputVis::Hashed => OutputVisibility::Hashed,
         },
     )
+    .with_weights(weights_visibility(a.weights_visibility))
 }
 
 /// The SRS named by a `--srs` flag (dev SRS when absent; `.ptau` files by extension).
@@ -66,9 +74,16 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     let p = plan(&c.model, visibility(a), a.column_budget).context("planning the circuit")?;
     let s = p.shape;
     let mem = estimate_proving_memory(&CircuitShape::from_plan(&s))?;
+    let weights_commitment = if p.settings.visibility.hashed_weights() {
+        Some(zkgrid_prover::bundle::fr_to_hex(
+            &zkgrid_circuits::model::weights_commitment(&c.model)?,
+        ))
+    } else {
+        None
+    };
     if json {
         return print_json(
-            &serde_json::json!({"model_hash": c.model_hash, "settings": p.settings, "shape": s, "estimated_proving_memory": mem}),
+            &serde_json::json!({"model_hash": c.model_hash, "settings": p.settings, "shape": s, "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
         );
     }
     println!(
@@ -120,6 +135,9 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
         ],
     ];
     print!("{}", table(&["", ""], &rows));
+    if let Some(w) = weights_commitment {
+        println!("weights commitment (first public instance; publish it): {w}");
+    }
     Ok(())
 }
 
@@ -174,9 +192,13 @@ pub fn prove_cmd(a: &ProveArgs, json: bool, data: &Path) -> anyhow::Result<()> {
     let keys = setup_with(data, &c.model, &options(&a.setup), &bars).context("setup")?;
     let (bundle, t) = keys.prove_with(&q, recipient, &bars).context("proving")?;
     write_atomic(&a.output, bundle.to_json()?.as_bytes())?;
+    let weights_commitment =
+        zkgrid_circuits::model::InstanceLayout::new(&c.model, keys.plan.settings.visibility)
+            .weights_commitment(bundle.instances.first().map(Vec::as_slice).unwrap_or(&[]))?
+            .map(|w| zkgrid_prover::bundle::fr_to_hex(&w));
     if json {
         return print_json(
-            &serde_json::json!({"proof": a.output, "vk_hash": bundle.vk_hash.to_string(), "k": bundle.k, "setup": keys.timings, "prove": t, "output": bundle.output}),
+            &serde_json::json!({"proof": a.output, "vk_hash": bundle.vk_hash.to_string(), "k": bundle.k, "setup": keys.timings, "prove": t, "output": bundle.output, "weights_commitment": weights_commitment}),
         );
     }
     if bundle.srs.insecure {
@@ -187,6 +209,9 @@ pub fn prove_cmd(a: &ProveArgs, json: bool, data: &Path) -> anyhow::Result<()> {
         c.model.name, bundle.k, t.prove_s, t.verify_s
     );
     println!("output {}", bundle.output);
+    if let Some(w) = &weights_commitment {
+        println!("weights commitment (private weights) {w}");
+    }
     println!("wrote {}", a.output.display());
     Ok(())
 }

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, ensure};
 use zkgrid_circuits::model::{
     commitment, recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility,
-    Visibility,
+    Visibility, WeightsVisibility,
 };
 use zkgrid_evm::{
     generate, CompiledContract, GeneratedVerifier, KzgVerifierParams, Solc, SolcSettings,
@@ -19,6 +19,7 @@ use zkgrid_prover::model::{setup, ModelKeys, SetupOptions};
 pub const HASHED_INPUT: Visibility = Visibility {
     input: InputVisibility::Hashed,
     output: OutputVisibility::Public,
+    weights: WeightsVisibility::Fixed,
 };
 
 /// A set-up zoo model.

@@ -608,6 +608,161 @@ mod tests {
         Ok(())
     }
 
+    #[derive(Clone, Copy, PartialEq)]
+    enum PrivateTamper {
+        None,
+        /// The row's copy of weight `i` holds another value than the weight cell.
+        WeightCopy(usize),
+        /// The row's copy of the bias holds another value.
+        BiasCopy,
+        /// Running sum of row `r` plus one (wrong product / sum).
+        Acc(usize),
+    }
+
+    /// A private-weight dot of `xs` and `ws` (weights and bias assigned as cells first).
+    fn run_private_dot(
+        xs: Vec<i128>,
+        ws: Vec<i128>,
+        bias: i128,
+        tamper: PrivateTamper,
+        out: Recorder,
+    ) -> anyhow::Result<Result<(), String>> {
+        mock::<8, 1, 3>(9, move |config, region, rows| {
+            let chip = config.dense_chip::<Fr>();
+            let inputs = config.assign_inputs(region, rows, &known(&xs))?;
+            let mut weights = config.assign_inputs(region, rows, &known(&ws))?;
+            let mut bias = config
+                .assign_inputs(region, rows, &known(&[bias]))?
+                .remove(0);
+            match tamper {
+                PrivateTamper::WeightCopy(i) => {
+                    weights[i] = weights[i].with_value(weights[i].value() + Value::known(Fr::ONE))
+                }
+                PrivateTamper::BiasCopy => {
+                    bias = bias.with_value(bias.value() + Value::known(Fr::ONE))
+                }
+                _ => {}
+            }
+            let acc = chip.dot_private(region, rows, &inputs, &weights, &bias)?;
+            let acc = match tamper {
+                PrivateTamper::Acc(r) => {
+                    // Re-assign row r's accumulator with a wrong value.
+                    let h = chip.config().private_pairs();
+                    let rows_used = chip.rows_per_private_dot(inputs.len());
+                    let last_row = rows.main_used() - 1;
+                    let row = last_row + 1 - rows_used + r;
+                    let honest: i128 = xs
+                        .iter()
+                        .zip(&ws)
+                        .take((r + 1) * h)
+                        .map(|(x, w)| x * w)
+                        .sum::<i128>()
+                        + bias.value_i128("bias")?.unwrap_or(0);
+                    assign(
+                        region,
+                        chip.config().acc,
+                        row,
+                        Value::known(crate::field::fe_from_i128::<Fr>(honest + 1)),
+                    )
+                }
+                _ => acc,
+            };
+            out.push(&[acc]);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn private_weight_dot_honest_passes_and_tampering_fails() -> anyhow::Result<()> {
+        // W = 8: 3 pairs per row; 7 inputs take 3 rows, the last one with two masked pairs.
+        let xs: Vec<i128> = vec![5, -3, 12, 0, 7, -128, 127];
+        let ws: Vec<i128> = vec![-2, 9, 1, 44, -7, 3, -1];
+        let bias = -1000;
+        let expected = xs.iter().zip(&ws).map(|(x, w)| x * w).sum::<i128>() + bias;
+        let out = Recorder::default();
+        verify_ok(run_private_dot(
+            xs.clone(),
+            ws.clone(),
+            bias,
+            PrivateTamper::None,
+            out.clone(),
+        )?)?;
+        assert_eq!(out.take(), vec![Some(expected)]);
+        for tamper in [
+            PrivateTamper::WeightCopy(0),
+            PrivateTamper::WeightCopy(6),
+            PrivateTamper::BiasCopy,
+            PrivateTamper::Acc(0),
+            PrivateTamper::Acc(1),
+            PrivateTamper::Acc(2),
+        ] {
+            let result =
+                run_private_dot(xs.clone(), ws.clone(), bias, tamper, Recorder::default())?;
+            assert!(result.is_err(), "tampered private dot accepted");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn masked_pairs_ignore_their_cells() -> anyhow::Result<()> {
+        // Garbage in the unused pairs of the last row does not change the sum: the fixed mask
+        // is 0 there. (A prover cannot use them to add anything.)
+        let result = mock::<8, 1, 3>(9, move |config, region, rows| {
+            let chip = config.dense_chip::<Fr>();
+            let xs = config.assign_inputs(region, rows, &known(&[3, 4]))?;
+            let ws = config.assign_inputs(region, rows, &known(&[5, 6]))?;
+            let b = config.assign_inputs(region, rows, &known(&[1]))?.remove(0);
+            let acc = chip.dot_private(region, rows, &xs, &ws, &b)?;
+            let row = rows.main_used() - 1;
+            let lanes = &chip.config().lanes;
+            // pair 2 (unused): x in lane 2, w in lane 5
+            assign(region, lanes[2], row, Value::known(Fr::from(1000u64)));
+            assign(region, lanes[5], row, Value::known(Fr::from(1000u64)));
+            if acc.value_i128("acc")? != Some(3 * 5 + 4 * 6 + 1) {
+                return Err(CircuitError::EmptyInput { op: "wrong sum" });
+            }
+            Ok(())
+        })?;
+        verify_ok(result)
+    }
+
+    #[test]
+    fn packing_honest_passes_and_tampering_fails() -> anyhow::Result<()> {
+        // 10 values packed base 2^8 with offset 128 each: spans two rows at W = 8.
+        let values: Vec<i128> = vec![-128, 127, 0, 5, -7, 100, -100, 1, -1, 64];
+        let run = |lie: Option<usize>| {
+            let values = values.clone();
+            mock::<8, 1, 3>(9, move |config, region, rows| {
+                let chip = config.dense_chip::<Fr>();
+                let coeffs: Vec<Fr> = (0..values.len())
+                    .map(|i| crate::field::fe_from_i128::<Fr>(1i128 << (8 * i)))
+                    .collect();
+                let offset = coeffs
+                    .iter()
+                    .fold(Fr::ZERO, |acc, c| acc + *c * Fr::from(128u64));
+                let (cells, packed) = chip.pack(region, rows, &known(&values), &coeffs, offset)?;
+                let expected = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v + 128) << (8 * i))
+                    .sum::<i128>();
+                if packed.value_i128("packed")? != Some(expected) || cells.len() != values.len() {
+                    return Err(CircuitError::EmptyInput {
+                        op: "wrong packing",
+                    });
+                }
+                if let Some(r) = lie {
+                    assign(region, chip.config().acc, r, Value::known(Fr::from(7u64)));
+                }
+                Ok(())
+            })
+        };
+        verify_ok(run(None)?)?;
+        assert!(run(Some(0))?.is_err());
+        assert!(run(Some(1))?.is_err());
+        Ok(())
+    }
+
     #[test]
     fn mismatched_lengths_are_errors() -> anyhow::Result<()> {
         let result = mock::<8, 1, 3>(9, move |config, region, rows| {

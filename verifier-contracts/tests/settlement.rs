@@ -4,7 +4,8 @@
 //!
 //! One keygen and one compilation per test binary (a `OnceLock` fixture); proofs are cached by
 //! (input, recipient). Every test starts from a fresh chain with the verifier, its VK contracts
-//! and the settlement contract deployed.
+//! and the settlement contract deployed. `private_weights_task_pins_the_weights_commitment`
+//! sets up its own mlp_tiny with private (hashed) weights.
 
 mod common;
 
@@ -756,5 +757,84 @@ fn reentrant_recipient_cannot_double_withdraw() -> anyhow::Result<()> {
     );
     ensure!(chain.evm.balance(attacker) == reward);
     ensure!(chain.escrow() == other_escrow);
+    Ok(())
+}
+
+/// Private weights: the task's statement range starts at the weights commitment, so a proof
+/// made with other weights (another commitment) cannot settle it, and relabelling the
+/// commitment breaks the proof.
+#[test]
+fn private_weights_task_pins_the_weights_commitment() -> anyhow::Result<()> {
+    use zkgrid_circuits::model::{weights_commitment, WeightsVisibility};
+    let visibility = common::hashed::HASHED_INPUT.with_weights(WeightsVisibility::Hashed);
+    let model = common::hashed::zoo_model("mlp_tiny", visibility)?;
+    let layout = &model.layout;
+    ensure!(layout.weights_index() == Some(0) && layout.task_range() == (0..2));
+    let (generated, verifier) = model.verifier()?;
+    let settlement_code = compile_settlement(&Solc::pinned())?;
+    let mut evm = EvmRunner::new(true);
+    evm.set_timestamp(START);
+    for who in [requester(), prover()] {
+        evm.set_balance(who, U256::from(FUNDS * ETH));
+    }
+    let deployed = deploy_verifier(&mut evm, &generated, &verifier.creation)?;
+    let (settlement, _) = SettlementContract::deploy(&mut evm, &settlement_code)?;
+    let weights = weights_commitment(&model.keys.model)?;
+    let mut other_model = (*model.keys.model).clone();
+    if let Some(zkgrid_models::QOp::Dense { weight, .. }) =
+        other_model.nodes.first_mut().map(|n| &mut n.op)
+    {
+        weight[0] += 1;
+    }
+    let other_weights = weights_commitment(&other_model)?;
+    ensure!(other_weights != weights);
+    let model_commitment = evm.code_hash(deployed.verifier.address);
+    let spec = |w: Fr| -> anyhow::Result<TaskSpec> {
+        Ok(TaskSpec {
+            verifier: deployed.verifier.address,
+            model_commitment,
+            input: vec![w, commitment(&model.input)],
+            input_offset: u32::try_from(layout.task_range().start)?,
+            recipient_index: u32::try_from(layout.recipient_index())?,
+            recipient: None,
+            deadline: DEADLINE,
+            reward: wei(2),
+        })
+    };
+    let (ours, theirs) = (spec(weights)?, spec(other_weights)?);
+    let task_ours = settlement.post_task(&mut evm, requester(), &ours)?.value;
+    let task_theirs = settlement.post_task(&mut evm, requester(), &theirs)?.value;
+    let (proof, instances) = model.prove(&model.input, &prover().0 .0)?;
+    ensure!(
+        instances[0] == weights,
+        "first instance is the weights commitment"
+    );
+
+    // A task for other weights: the proof's commitment does not match.
+    match settlement.submit(&mut evm, prover(), task_theirs, &proof, &instances) {
+        Err(EvmError::SettlementReverted { revert, .. }) => ensure!(
+            matches!(*revert, SettlementRevert::InputMismatch { .. }),
+            "{revert}"
+        ),
+        other => return Err(anyhow!("expected InputMismatch, got {other:?}")),
+    }
+    // Relabelled to the other weights: the proof no longer verifies.
+    let mut relabelled = instances.clone();
+    relabelled[0] = other_weights;
+    match settlement.submit(&mut evm, prover(), task_theirs, &proof, &relabelled) {
+        Err(EvmError::SettlementReverted { revert, .. }) => ensure!(
+            *revert
+                == SettlementRevert::InvalidProof {
+                    task_id: task_theirs
+                },
+            "{revert}"
+        ),
+        other => return Err(anyhow!("expected InvalidProof, got {other:?}")),
+    }
+    // The task for the committed weights pays.
+    settlement.submit(&mut evm, prover(), task_ours, &proof, &instances)?;
+    ensure!(settlement.task(&mut evm, task_ours)?.state == TaskState::Settled);
+    ensure!(settlement.task(&mut evm, task_theirs)?.state == TaskState::Open);
+    ensure!(settlement.credit(&mut evm, prover())? == wei(2));
     Ok(())
 }

@@ -260,15 +260,9 @@ fn every_command_has_help_with_an_example() -> Result<()> {
     Ok(())
 }
 
-fn out_vk(proof: &Path) -> Result<serde_json::Value> {
-    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(proof)?)?;
-    Ok(b["vk_hash"].clone())
-}
-
-#[test]
-fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path();
+/// Exports the zoo's mlp_tiny into `d/zoo/mlp_tiny` and compiles it to `d/tiny.zkg.json`;
+/// returns (zoo dir, model path).
+fn compiled_tiny(d: &Path) -> Result<(PathBuf, PathBuf)> {
     ok(&zkgrid(
         d,
         &["zoo", "export", "mlp_tiny", "-o", s(&d.join("zoo"))],
@@ -286,6 +280,19 @@ fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
             s(&model),
         ],
     )?)?;
+    Ok((z, model))
+}
+
+fn out_vk(proof: &Path) -> Result<serde_json::Value> {
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(proof)?)?;
+    Ok(b["vk_hash"].clone())
+}
+
+#[test]
+fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let (z, model) = compiled_tiny(d)?;
     let inspect = ok(&zkgrid(d, &["inspect", s(&model)])?)?;
     ensure!(
         inspect.contains("advice columns") && inspect.contains("estimated proving memory"),
@@ -373,23 +380,7 @@ fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
 fn hashed_weights_prove_verify_and_bind_the_commitment() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    ok(&zkgrid(
-        d,
-        &["zoo", "export", "mlp_tiny", "-o", s(&d.join("zoo"))],
-    )?)?;
-    let z = d.join("zoo/mlp_tiny");
-    let model = d.join("tiny.zkg.json");
-    ok(&zkgrid(
-        d,
-        &[
-            "compile",
-            s(&z.join("network.onnx")),
-            "--calibration",
-            s(&z.join("calibration.json")),
-            "-o",
-            s(&model),
-        ],
-    )?)?;
+    let (z, model) = compiled_tiny(d)?;
     let flags = [
         "--weights-visibility",
         "hashed",

@@ -138,6 +138,12 @@ impl DenseConfig {
     }
 }
 
+/// An operand of a dot-product row: a copy of an earlier cell, or a fresh value.
+enum Operand<'a, F: Field> {
+    Copy(&'a AssignedVar<F>),
+    Fresh(Value<F>),
+}
+
 /// Dot products with constant weights.
 #[derive(Clone, Debug)]
 pub struct DenseChip<F: Field> {
@@ -211,28 +217,53 @@ impl<F: Field> DenseChip<F> {
         accs: &[Value<F>],
     ) -> Result<AssignedVar<F>, CircuitError> {
         check_len("dense weights", inputs.len(), weights.len())?;
-        let n_rows = self.rows_per_dot(inputs.len());
+        let operands: Vec<Operand<'_, F>> = inputs.iter().map(Operand::Copy).collect();
+        let weights: Vec<F> = weights.iter().map(|w| fe_from_i64(*w)).collect();
+        let (_, sum) = self.lay_rows(region, rows, &operands, &weights, fe_from_i64(bias), accs)?;
+        Ok(sum)
+    }
+
+    /// The rows of one dot product `bias + Σ_i weights[i] · operands[i]` with the given running
+    /// sums (one per row): copied or fresh operands in the lanes, the constants in the weight and
+    /// bias columns. Returns the operands' cells and the final sum's cell.
+    fn lay_rows(
+        &self,
+        region: &mut Region<'_, F>,
+        rows: &mut RowAllocator,
+        operands: &[Operand<'_, F>],
+        weights: &[F],
+        bias: F,
+        accs: &[Value<F>],
+    ) -> Result<(Vec<AssignedVar<F>>, AssignedVar<F>), CircuitError> {
+        check_len("dense weights", operands.len(), weights.len())?;
+        let n_rows = self.rows_per_dot(operands.len());
         check_len("dense accumulators", n_rows, accs.len())?;
         let width = self.width();
         let start = rows.alloc(n_rows)?;
+        let mut cells = Vec::with_capacity(operands.len());
         let mut last = None;
         for (r, acc) in accs.iter().enumerate() {
             let row = start + r;
             if r == 0 {
                 self.config.q_first.enable(region, row)?;
-                fix(region, self.config.bias, row, fe_from_i64(bias));
+                fix(region, self.config.bias, row, bias);
             } else {
                 self.config.q_cont.enable(region, row)?;
             }
-            let lo = (r * width).min(inputs.len());
-            let hi = ((r + 1) * width).min(inputs.len());
-            for (j, (x, w)) in inputs[lo..hi].iter().zip(&weights[lo..hi]).enumerate() {
-                copy(region, x, self.config.lanes[j], row);
-                fix(region, self.config.weights[j], row, fe_from_i64(*w));
+            let lo = (r * width).min(operands.len());
+            let hi = ((r + 1) * width).min(operands.len());
+            for (j, (x, w)) in operands[lo..hi].iter().zip(&weights[lo..hi]).enumerate() {
+                let lane = self.config.lanes[j];
+                cells.push(match x {
+                    Operand::Copy(var) => copy(region, var, lane, row),
+                    Operand::Fresh(value) => assign(region, lane, row, *value),
+                });
+                fix(region, self.config.weights[j], row, *w);
             }
             last = Some(assign(region, self.config.acc, row, *acc));
         }
-        last.ok_or(CircuitError::EmptyInput { op: "dense" })
+        let sum = last.ok_or(CircuitError::EmptyInput { op: "dense" })?;
+        Ok((cells, sum))
     }
 
     /// Proves `bias + Σ w_i x_i` and returns its cell.
@@ -260,29 +291,20 @@ impl<F: Field> DenseChip<F> {
     ) -> Result<(Vec<AssignedVar<F>>, AssignedVar<F>), CircuitError> {
         check_len("packing coefficients", values.len(), coeffs.len())?;
         let width = self.width();
-        let start = rows.alloc(self.rows_per_dot(values.len()))?;
-        let mut cells = Vec::with_capacity(values.len());
         let mut acc = Value::known(offset);
-        let mut last = None;
-        for r in 0..self.rows_per_dot(values.len()) {
-            let row = start + r;
-            if r == 0 {
-                self.config.q_first.enable(region, row)?;
-                fix(region, self.config.bias, row, offset);
-            } else {
-                self.config.q_cont.enable(region, row)?;
-            }
-            let lo = (r * width).min(values.len());
-            let hi = ((r + 1) * width).min(values.len());
-            for (j, (v, c)) in values[lo..hi].iter().zip(&coeffs[lo..hi]).enumerate() {
-                cells.push(assign(region, self.config.lanes[j], row, *v));
-                fix(region, self.config.weights[j], row, *c);
-                acc = acc + v.map(|v| v * c);
-            }
-            last = Some(assign(region, self.config.acc, row, acc));
-        }
-        let sum = last.ok_or(CircuitError::EmptyInput { op: "packing" })?;
-        Ok((cells, sum))
+        let accs: Vec<Value<F>> = values
+            .chunks(width)
+            .zip(coeffs.chunks(width))
+            .map(|(vs, cs)| {
+                for (v, c) in vs.iter().zip(cs) {
+                    acc = acc + v.map(|v| v * c);
+                }
+                acc
+            })
+            .collect();
+        let accs = if accs.is_empty() { vec![acc] } else { accs };
+        let operands: Vec<Operand<'_, F>> = values.iter().copied().map(Operand::Fresh).collect();
+        self.lay_rows(region, rows, &operands, coeffs, offset, &accs)
     }
 
     /// Rows one private-weight dot product of `n` inputs takes.

@@ -23,6 +23,7 @@
 //! The commitment is `hash_many` (the circomlib-compatible rule of [`crate::poseidon`]) of all
 //! tensors' elements concatenated in parameter order ([`weights_commitment`]). Shapes and widths
 //! are public (the verifying key depends on them), so the element list determines every value.
+//! `scripts/weights-commitment.mjs` is an independent implementation with circomlibjs.
 //!
 //! # In the circuit
 //!

@@ -86,18 +86,6 @@ pub enum CircuitError {
         /// Kind of the operation (`QOp::kind`).
         kind: &'static str,
     },
-    /// Under hashed (private) weights, a layer carries constants the weights commitment does not
-    /// cover; they would be readable from the verifying key.
-    #[error(
-        "layer `{layer}`: operation `{kind}` has constants that private (hashed) weights do not \
-         cover; prove this model with fixed weights"
-    )]
-    UnsupportedWithHashedWeights {
-        /// Name of the layer.
-        layer: String,
-        /// Kind of the operation (`QOp::kind`).
-        kind: &'static str,
-    },
     /// The quantized model itself is invalid (structural check of `zkgrid_models`).
     #[error(transparent)]
     Model(#[from] zkgrid_models::ModelError),

@@ -4,7 +4,7 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 
 use super::layer::LayerCx;
-use super::linear::check_len;
+use super::linear::{check_len, lying_weights};
 use crate::chips::arith::ArithOp;
 use crate::error::CircuitError;
 use crate::layout::AssignedVar;
@@ -33,6 +33,11 @@ pub(crate) fn add_const(
     constant: &[i64],
 ) -> Result<Vec<AssignedVar<Fr>>, CircuitError> {
     check_len("add-const constants", x.len(), constant.len())?;
+    if let Some(params) = cx.private_params()? {
+        // Private constants: an addition of two cells.
+        let c = lying_weights(cx, &params.constant);
+        return add_sub(cx, x, &c, (shift, 0), ArithOp::Add);
+    }
     let r = cx.rescale_operand(x, shift)?;
     let ones = vec![1i64; r.len()];
     let y = cx
@@ -51,6 +56,11 @@ pub(crate) fn mul_const(
     shift: u32,
 ) -> Result<Vec<AssignedVar<Fr>>, CircuitError> {
     check_len("mul-const constants", x.len(), constant.len())?;
+    if let Some(params) = cx.private_params()? {
+        // Private constants: a product of two cells.
+        let c = lying_weights(cx, &params.constant);
+        return mul(cx, x, &c, shift);
+    }
     let zeros = vec![0i64; x.len()];
     let products = cx
         .config

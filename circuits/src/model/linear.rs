@@ -143,7 +143,10 @@ pub(crate) fn conv2d(
 
 /// The committed weight cells as a layer uses them; with a [`Tamper::PrivateWeight`] fault of
 /// this layer, one of them carries another value than its committed cell (tests only).
-fn lying_weights(cx: &LayerCx<'_, '_>, weights: &[AssignedVar<Fr>]) -> Vec<AssignedVar<Fr>> {
+pub(crate) fn lying_weights(
+    cx: &LayerCx<'_, '_>,
+    weights: &[AssignedVar<Fr>],
+) -> Vec<AssignedVar<Fr>> {
     let mut out = weights.to_vec();
     if let Some(i) = Tamper::private_weight_at(cx.tamper, cx.layer) {
         if let Some(w) = out.get_mut(i) {

@@ -31,7 +31,8 @@ pub enum OutputVisibility {
     Hashed,
 }
 
-/// How the model's parameters (Dense and Conv2d weights and biases) enter the circuit.
+/// How the model's parameters (Dense/Conv2d weights and biases, AddConst/MulConst constants)
+/// enter the circuit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightsVisibility {

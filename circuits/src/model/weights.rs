@@ -3,11 +3,9 @@
 //! # The parameters
 //!
 //! The committed parameters are, in node order, the `weight` and then the `bias` tensor of every
-//! `Dense` and `Conv2d` node ([`param_tensors`]). Models whose other nodes carry per-element
-//! constants that may be learned (`AddConst`, `MulConst`, e.g. a folded normalization) are
-//! rejected with [`CircuitError::UnsupportedWithHashedWeights`] rather than leaking those
-//! constants into the verifying key. Activation tables (`Lookup`), rescale shifts and the
-//! architecture stay public.
+//! `Dense` and `Conv2d` node and the `constant` tensor of every `AddConst` and `MulConst` node
+//! (e.g. a folded normalization) ([`param_tensors`]). Activation tables (`Lookup`), rescale
+//! shifts and the architecture stay public.
 //!
 //! # The commitment (reproducible off-chain)
 //!
@@ -33,7 +31,8 @@
 //! the packing injective (without the check, `v_0 + 2^b` and `v_1 − 1` would pack to the same
 //! element). The elements are hashed with the Poseidon chip and the digest is bound to its
 //! instance slot. Dense and Conv2d layers copy these cells into the dense chip's private-weight
-//! rows ([`crate::chips::dense::DenseChip::dot_private`]).
+//! rows ([`crate::chips::dense::DenseChip::dot_private`]); `AddConst` / `MulConst` become an
+//! addition / a product of two cells (the arith and product chips), exactly their semantics.
 
 use halo2_proofs::circuit::{Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -61,6 +60,8 @@ pub enum ParamKind {
     Weight,
     /// The bias tensor.
     Bias,
+    /// The per-element constants of `AddConst` / `MulConst`.
+    Constant,
 }
 
 /// One committed tensor.
@@ -104,8 +105,7 @@ pub fn signed_width(values: &[i64]) -> u32 {
         .unwrap_or(1)
 }
 
-/// The committed tensors of `model`, in commitment order. Errors for nodes whose constants
-/// cannot be kept private.
+/// The committed tensors of `model`, in commitment order.
 pub fn param_tensors(model: &QuantizedModel) -> Result<Vec<ParamTensor<'_>>, CircuitError> {
     let mut out = Vec::new();
     for (node, n) in model.nodes.iter().enumerate() {
@@ -122,11 +122,12 @@ pub fn param_tensors(model: &QuantizedModel) -> Result<Vec<ParamTensor<'_>>, Cir
                     values: bias,
                 });
             }
-            QOp::AddConst { .. } | QOp::MulConst { .. } => {
-                return Err(CircuitError::UnsupportedWithHashedWeights {
-                    layer: n.name.clone(),
-                    kind: n.op.kind(),
-                })
+            QOp::AddConst { constant, .. } | QOp::MulConst { constant, .. } => {
+                out.push(ParamTensor {
+                    node,
+                    kind: ParamKind::Constant,
+                    values: constant,
+                });
             }
             _ => {}
         }
@@ -210,6 +211,8 @@ pub(crate) struct NodeParams {
     pub weight: Vec<AssignedVar<Fr>>,
     /// Bias cells.
     pub bias: Vec<AssignedVar<Fr>>,
+    /// `AddConst` / `MulConst` constant cells.
+    pub constant: Vec<AssignedVar<Fr>>,
 }
 
 /// The committed parameter cells and the digest cell.
@@ -248,7 +251,7 @@ pub(crate) fn commit_params(
     for tensor in param_tensors(model)? {
         let bits = tensor.width();
         let mut values: Vec<i64> = tensor.values.to_vec();
-        if tensor.kind == ParamKind::Weight {
+        if tensor.kind != ParamKind::Bias {
             apply_fault(&mut values, tensor.node, bits, fault);
         }
         let as_values = |vs: &[i64]| -> Vec<Value<Fr>> {
@@ -288,6 +291,7 @@ pub(crate) fn commit_params(
         match tensor.kind {
             ParamKind::Weight => slot.weight = cells,
             ParamKind::Bias => slot.bias = cells,
+            ParamKind::Constant => slot.constant = cells,
         }
     }
     let digest = poseidon.hash(region, rows, &elements)?;

@@ -1,6 +1,6 @@
 //! Hashed (private) weights: the weights commitment instance binds the proof to exactly the
 //! committed parameters, tampered parameter witnesses fail, the verifying key does not depend on
-//! the weights' values, and models with constants the commitment does not cover are typed errors.
+//! the weights' values, and AddConst / MulConst constants are committed too.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use zkgrid_circuits::model::{
     weights_commitment, InputVisibility, InstanceLayout, OutputVisibility, Tamper, Visibility,
     WeightsVisibility,
 };
-use zkgrid_circuits::{CircuitError, ModelCircuit, ModelWitness};
+use zkgrid_circuits::{ModelCircuit, ModelWitness};
 use zkgrid_models::{execute, QOp, QuantizedModel};
 
 use crate::common::{candidate_inputs, mock, planned, rejected, rng, zoo_model};
@@ -272,22 +272,48 @@ fn verifying_key_does_not_depend_on_the_weights() -> anyhow::Result<()> {
 }
 
 #[test]
-fn uncovered_constants_are_typed_errors() -> anyhow::Result<()> {
-    let model = all_ops_model();
+fn every_op_with_hashed_weights_matches_the_executor() -> anyhow::Result<()> {
+    // The model with every supported op, AddConst / MulConst constants committed too.
+    let model = Arc::new(all_ops_model());
     let vis = hashed(InputVisibility::Public, OutputVisibility::Public);
-    match zkgrid_circuits::model::plan(&model, vis, 96) {
-        Err(CircuitError::UnsupportedWithHashedWeights { kind, .. }) => {
-            ensure!(kind == "add_const" || kind == "mul_const", "kind {kind}");
+    let plan = planned(&model, vis)?;
+    let keygen = ModelCircuit::from_arc(model.clone(), plan.settings, None)?;
+    let mut checked = 0;
+    for input in candidate_inputs(&model, 91, 6) {
+        let Ok(run) = execute(&model, &input) else {
+            continue;
+        };
+        let circuit = keygen.with_witness(ModelWitness {
+            input,
+            recipient: Fr::from(8u64),
+        })?;
+        let instances = circuit.instances()?.context("witness")?;
+        mock(&circuit, instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+        ensure!(circuit.synthesized_output().as_deref() == Some(run.output()));
+        // A lying copy of a committed constant fails, for each AddConst / MulConst layer.
+        for (layer, node) in model.nodes.iter().enumerate() {
+            if matches!(node.op, QOp::AddConst { .. } | QOp::MulConst { .. }) {
+                let lying = circuit
+                    .clone()
+                    .with_tamper(Tamper::PrivateWeight { layer, index: 1 });
+                ensure!(
+                    fails_constraints(&lying, instances.clone())?,
+                    "{} constant lie accepted",
+                    node.name
+                );
+            }
         }
-        other => {
-            return Err(anyhow!(
-                "expected UnsupportedWithHashedWeights, got {other:?}"
-            ))
-        }
+        checked += 1;
     }
-    ensure!(matches!(
-        weights_commitment(&model),
-        Err(CircuitError::UnsupportedWithHashedWeights { .. })
-    ));
+    ensure!(checked >= 3, "only {checked} inputs ran");
+    ensure!(
+        model
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, QOp::AddConst { .. } | QOp::MulConst { .. }))
+            .count()
+            >= 2,
+        "the model has AddConst and MulConst layers"
+    );
     Ok(())
 }

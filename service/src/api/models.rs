@@ -210,17 +210,12 @@ pub async fn create(
         let name = name.clone();
         tokio::task::spawn_blocking(move || {
             let compiled = compile_upload(&onnx, &name, calibration.as_deref(), &quant)?;
-            let memory = model_options
-                .planned_memory(&compiled.model)
-                .map_err(|e| match e {
-                    zkgrid_circuits::CircuitError::UnsupportedWithHashedWeights { .. } => {
-                        ApiError::unprocessable("unsupported_with_hashed_weights", e.to_string())
-                    }
-                    e => ApiError::unprocessable(
-                        "no_feasible_layout",
-                        format!("the circuit cannot be laid out with these options: {e}"),
-                    ),
-                })?;
+            let memory = model_options.planned_memory(&compiled.model).map_err(|e| {
+                ApiError::unprocessable(
+                    "no_feasible_layout",
+                    format!("the circuit cannot be laid out with these options: {e}"),
+                )
+            })?;
             Ok::<_, ApiError>((compiled, memory))
         })
         .await??

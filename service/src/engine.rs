@@ -144,6 +144,10 @@ pub struct KeysInfo {
     /// are only leased this model's jobs when they have that much memory available.
     #[serde(default)]
     pub proving_memory_bytes: Option<u64>,
+    /// With private (hashed) weights: their Poseidon commitment (0x hex), the first public
+    /// instance of every proof of this model; a settlement task names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_commitment: Option<String>,
 }
 
 /// Timings of a key-generation job, in seconds.
@@ -325,6 +329,14 @@ impl Engine {
             k: keys.plan.settings.k,
             vk_hash: keys.keys.vk_hash().to_string(),
             instance_values: InstanceLayout::new(&keys.model, keys.plan.settings.visibility).len(),
+            weights_commitment: if keys.plan.settings.visibility.hashed_weights() {
+                Some(zkgrid_prover::bundle::fr_to_hex(
+                    &zkgrid_circuits::model::weights_commitment(&keys.model)
+                        .map_err(ProverError::from)?,
+                ))
+            } else {
+                None
+            },
             settings: to_value(serde_json::to_value(keys.plan.settings))?,
             shape: to_value(serde_json::to_value(keys.plan.shape))?,
             srs_label: keys.srs.label(),

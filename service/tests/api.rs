@@ -795,6 +795,11 @@ async fn hashed_weights_upload_prove_and_verify() -> Result<()> {
     )?;
     let commitment = zkgrid_circuits::model::weights_commitment(&compiled.model)?;
     assert_eq!(bundle.instances[0][0], commitment);
+    assert_eq!(
+        m["weights_commitment"],
+        json!(zkgrid_prover::bundle::fr_to_hex(&commitment)),
+        "{m}"
+    );
     let v = post_json(
         &e.app,
         "/v1/verify",

@@ -404,8 +404,14 @@ fn hashed_weights_prove_verify_and_bind_the_commitment() -> Result<()> {
         b["instances"][0][0] == commitment,
         "first instance is the commitment"
     );
-    let v = ok(&zkgrid(d, &["verify", s(&proof), "--model", s(&model)])?)?;
-    ensure!(v.contains("VALID"), "{v}");
+    let v: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &["--json", "verify", s(&proof), "--model", s(&model)],
+    )?)?)?;
+    ensure!(
+        v["valid"] == true && v["weights_commitment"] == commitment,
+        "{v}"
+    );
     let gas: serde_json::Value =
         serde_json::from_str(&ok(&zkgrid(d, &["--json", "evm", "gas", s(&proof)])?)?)?;
     ensure!(gas["accepted"] == true, "{gas}");

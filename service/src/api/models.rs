@@ -357,6 +357,7 @@ fn view(m: ModelRecord) -> Result<ModelView, ApiError> {
         }),
         instance_values: keys.as_ref().map(|k| k.instance_values),
         vk_hash: keys.as_ref().map(|k| k.vk_hash.clone()),
+        weights_commitment: keys.as_ref().and_then(|k| k.weights_commitment.clone()),
         srs: keys.map(|k| SrsView {
             label: k.srs_label,
             insecure: k.srs_insecure,

@@ -119,6 +119,9 @@ pub struct ModelView {
     pub instance_values: Option<usize>,
     /// Verifying-key hash, once keys exist.
     pub vk_hash: Option<String>,
+    /// With `weights_visibility = hashed`, once keys exist: the Poseidon commitment of the
+    /// private weights (0x hex), the first public instance of every proof of this model.
+    pub weights_commitment: Option<String>,
     /// SRS, once keys exist.
     pub srs: Option<SrsView>,
     /// Estimated peak proving memory in bytes, once keys exist; only workers with this much

@@ -237,15 +237,23 @@ pub fn verify_cmd(a: &VerifyArgs, json: bool, data: &Path) -> anyhow::Result<()>
         }
         check_bundle_output(&c.model, &bundle)?;
     }
+    // With private weights the first instance is their commitment: what the proof is about.
+    let weights_commitment = (bundle.output["visibility"]["weights"] == "hashed")
+        .then(|| bundle.instances.first().and_then(|c| c.first()))
+        .flatten()
+        .map(zkgrid_prover::bundle::fr_to_hex);
     if json {
         return print_json(
-            &serde_json::json!({"valid": true, "model_hash": bundle.model_hash, "vk_hash": bundle.vk_hash.to_string(), "srs": meta.srs_label, "verify_s": secs}),
+            &serde_json::json!({"valid": true, "model_hash": bundle.model_hash, "vk_hash": bundle.vk_hash.to_string(), "srs": meta.srs_label, "verify_s": secs, "weights_commitment": weights_commitment}),
         );
     }
     println!(
         "VALID proof for model {} (vk {}, {}) in {:.3}s",
         bundle.model_hash, bundle.vk_hash, meta.srs_label, secs
     );
+    if let Some(w) = weights_commitment {
+        println!("private weights with commitment {w}");
+    }
     Ok(())
 }
 

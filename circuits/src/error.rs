@@ -93,7 +93,7 @@ pub enum CircuitError {
     /// `2^max_k` rows.
     #[error(
         "no layout fits within {column_budget} advice columns and k <= {max_k} \
-         (a hashed input or output alone needs 18 advice columns for Poseidon; raise the column budget)"
+         (a hashed input, output or weights alone needs 18 advice columns for Poseidon; raise the column budget)"
     )]
     NoFeasiblePlan {
         /// Most advice columns allowed.

@@ -433,8 +433,12 @@ fn op_dest(op: &Op) -> Option<u16> {
     }
 }
 
-/// `c · Σ_j inst[start+j] · w_j / (x - w_j)` with one batch inversion (a zero denominator
-/// zeroes every term, as in the native interpreter).
+/// `c · Σ_j inst[start+j] · w_j / (x - w_j)`, accumulated as one running fraction
+/// `num / den` (`num' = num · d_j + inst_j · w_j · den`, `den' = den · d_j` with
+/// `d_j = x - w_j`) and one inversion at the end. Only the running pair is live, so a circuit
+/// with many public instances does not carry thousands of registers from chunk to chunk. A zero
+/// denominator makes `den` zero and its inverse zero, which zeroes the sum, as in the native
+/// interpreter.
 #[allow(clippy::too_many_arguments)]
 fn instance_eval(
     low: &mut Lowering,
@@ -450,71 +454,48 @@ fn instance_eval(
     if len == 0 {
         return Src::Const([0u8; 32]);
     }
-    let mut ws = Vec::with_capacity(len);
     let mut w = w0;
-    for _ in 0..len {
-        ws.push(w);
-        w *= omega;
-    }
-    let mut dens = Vec::with_capacity(len);
-    let mut prefix = Vec::with_capacity(len);
-    for (j, w) in ws.iter().enumerate() {
-        let den = low.val();
-        low.micro
-            .push(Micro::Arith(Arith::Sub, den, x, Src::Const(fr_word(w))));
-        dens.push(den);
-        if j == 0 {
-            prefix.push(den);
-        } else {
-            let p = low.val();
-            low.micro.push(Micro::Arith(
-                Arith::Mul,
-                p,
-                Src::Val(prefix[j - 1]),
-                Src::Val(den),
-            ));
-            prefix.push(p);
-        }
-    }
-    let mut inv = low.val();
-    low.micro.push(Micro::Inv(inv, Src::Val(prefix[len - 1])));
-    let mut sum = Src::Const([0u8; 32]);
-    for j in (0..len).rev() {
-        let invj = if j > 0 {
-            let t = low.val();
-            low.micro.push(Micro::Arith(
-                Arith::Mul,
-                t,
-                Src::Val(inv),
-                Src::Val(prefix[j - 1]),
-            ));
-            let next = low.val();
-            low.micro.push(Micro::Arith(
-                Arith::Mul,
-                next,
-                Src::Val(inv),
-                Src::Val(dens[j]),
-            ));
-            inv = next;
-            t
-        } else {
-            inv
-        };
+    let mut fraction: Option<(Src, Src)> = None;
+    for j in 0..len {
+        let wj = Src::Const(fr_word(&w));
+        let d = low.val();
+        low.micro.push(Micro::Arith(Arith::Sub, d, x, wj));
         let term = low.val();
         low.micro.push(Micro::Arith(
             Arith::Mul,
             term,
             Src::Calldata(instances_offset + 32 * (start + j)),
-            Src::Const(fr_word(&ws[j])),
+            wj,
         ));
-        let s = low.val();
-        low.micro
-            .push(Micro::Mac(s, Src::Val(term), Src::Val(invj), sum));
-        sum = Src::Val(s);
+        fraction = Some(match fraction {
+            None => (Src::Val(term), Src::Val(d)),
+            Some((num, den)) => {
+                let scaled = low.val();
+                low.micro
+                    .push(Micro::Arith(Arith::Mul, scaled, Src::Val(term), den));
+                let next_num = low.val();
+                low.micro
+                    .push(Micro::Mac(next_num, num, Src::Val(d), Src::Val(scaled)));
+                let next_den = low.val();
+                low.micro
+                    .push(Micro::Arith(Arith::Mul, next_den, den, Src::Val(d)));
+                (Src::Val(next_num), Src::Val(next_den))
+            }
+        });
+        w *= omega;
     }
-    let d = low.val();
-    low.micro.push(Micro::Arith(Arith::Mul, d, sum, c));
-    Src::Val(d)
+    let Some((num, den)) = fraction else {
+        return Src::Const([0u8; 32]);
+    };
+    let inv = low.val();
+    low.micro.push(Micro::Inv(inv, den));
+    let sum = low.val();
+    low.micro
+        .push(Micro::Arith(Arith::Mul, sum, num, Src::Val(inv)));
+    let out = low.val();
+    low.micro
+        .push(Micro::Arith(Arith::Mul, out, Src::Val(sum), c));
+    Src::Val(out)
 }
 
 /// Register of each value: a value's register is free again after its last use.

@@ -222,6 +222,15 @@ def ref_ours(records, reference):
     return f"within {max(diffs) * 100:.2f}% of the zkgrid column" if diffs else "not available"
 
 
+def ref_when(path):
+    """When the reference rows were measured (the file's modification time)."""
+    try:
+        t = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+        return f"a gas_zoo_rows run of {t:%Y-%m-%d %H:%M} UTC"
+    except OSError:
+        return "no gas_zoo_rows run"
+
+
 def fmt(v):
     return f"{v:,}" if isinstance(v, int) else ("–" if v is None else str(v))
 
@@ -331,15 +340,17 @@ def main():
     ok = [f"{r['model']}/{r['ezkl_visibility']}" for r in records if r.get("ezkl", {}).get("eth_call_true") and r["ezkl"].get("verify_tx_ok") and r["ezkl"].get("tampered_rejected")]
     md = "\n".join([
         f"Run {started:%Y-%m-%d %H:%M} UTC at `{a.git}`: `{a.command}`",
-        f"on {platform.node()} ({os.cpu_count()} cores, {cpu}; shared with other builds, nice {a.nice}); "
+        f"on {platform.node()} ({os.cpu_count()} cores, {cpu}; load average at the end "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; heavy steps at nice {a.nice}); "
         f"EZKL {ezkl_version} (venv), anvil from verifier-contracts' pinned npm package, solc-js pinned there.",
         "",
         table(records, reference),
         "",
         "zkgrid gas: `zkgrid --json evm gas proof.json` (revm, verifyProof transaction total incl. 21,000 + calldata). "
         "snark-verifier ref.: `gas_zoo_rows` in verifier-contracts/tests/gas.rs (revm, unoptimized solc, no "
-        "EIP-170 limit; same model, visibility, input and default column budget, on the test's own proof -- the "
-        "test also measures ours on that proof: " + ref_ours(records, reference) + "). EZKL gas: gasUsed of a real verify transaction on anvil "
+        "EIP-170 limit; same model, visibility, input and default column budget, on the test's own proof; rows "
+        "from " + ref_when(a.reference) + " -- the test also measured ours on that proof then: "
+        + ref_ours(records, reference) + "). EZKL gas: gasUsed of a real verify transaction on anvil "
         "(`Halo2Verifier` from create_evm_verifier, calldata from encode_evm_calldata). "
         f"EZKL verifiers that accepted their proof (eth_call and transaction) and rejected a changed last instance: {', '.join(ok) or 'none'}.",
     ] + (["", "Failures:"] + errors if errors else []))

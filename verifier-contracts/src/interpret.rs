@@ -178,7 +178,8 @@ pub fn run(
                 let values = instances
                     .get(start as usize..start as usize + len as usize)
                     .ok_or(bad("instance range"))?;
-                // As the contract: one batch inversion, so a zero denominator zeroes the sum.
+                // As the contract (one running fraction, one inversion): a zero denominator
+                // makes the common denominator zero, which zeroes the sum.
                 let mut terms = Vec::with_capacity(values.len());
                 let mut product = Fr::ONE;
                 for value in values {

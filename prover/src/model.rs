@@ -164,6 +164,7 @@ fn plan_digest(opts: &SetupOptions) -> Result<String> {
         "visibility": opts.visibility,
         "column_budget": opts.column_budget,
         "planner": env!("CARGO_PKG_VERSION"),
+        "planner_version": zkgrid_circuits::model::plan::PLANNER_VERSION,
         "layout": LAYOUT_VERSION,
     });
     let bytes =

@@ -28,6 +28,11 @@ use super::ModelCircuit;
 use crate::config::ModelParams;
 use crate::error::CircuitError;
 
+/// Version of the planner's choice: bumped whenever [`plan()`] may choose differently for the
+/// same model and options (other candidates or cost model), so that cached plans are redone.
+/// 2: 17 lanes are a candidate.
+pub const PLANNER_VERSION: u32 = 2;
+
 /// Lane widths the planner tries. 17 is the width of the 16-input Poseidon state: with 17
 /// lanes a hashed input/output/weights circuit shares the pool's columns with Poseidon instead
 /// of adding its own 18 advice and 17 fixed columns (zoo mlp_small with a hashed input: 23

@@ -8,6 +8,8 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_models::graph::ConvGeom;
 
+use std::borrow::Cow;
+
 use halo2_proofs::circuit::Value;
 use halo2_proofs::halo2curves::ff::Field as _;
 
@@ -95,14 +97,14 @@ pub(crate) fn conv2d(
     )?;
     check_len("conv bias", g.out_channels, bias.len())?;
     let chip = cx.config.dense_chip::<Fr>();
-    let private = cx.private_params()?.cloned();
-    let private_weights = match &private {
+    let private = cx.private_params()?;
+    let private_weights = match private {
         Some(p) => {
             check_len("conv weight cells", weight.len(), p.weight.len())?;
             check_len("conv bias cells", bias.len(), p.bias.len())?;
             lying_weights(cx, &p.weight)
         }
-        None => Vec::new(),
+        None => Cow::Borrowed(&[][..]),
     };
     let mut accs = Vec::with_capacity(g.out_channels * g.out_hw[0] * g.out_hw[1]);
     let mut cells = Vec::with_capacity(g.in_channels * kh * kw);
@@ -128,7 +130,7 @@ pub(crate) fn conv2d(
                         }
                     }
                 }
-                let acc = match private.as_ref().and_then(|p| p.bias.get(oc)) {
+                let acc = match private.and_then(|p| p.bias.get(oc)) {
                     Some(b_cell) => {
                         chip.dot_private(cx.region, cx.rows, &cells, &w_cells, b_cell)?
                     }
@@ -143,17 +145,19 @@ pub(crate) fn conv2d(
 
 /// The committed weight cells as a layer uses them; with a [`Tamper::PrivateWeight`] fault of
 /// this layer, one of them carries another value than its committed cell (tests only).
-pub(crate) fn lying_weights(
+/// Borrows the cells unless a fault applies (no copy on the honest path).
+pub(crate) fn lying_weights<'w>(
     cx: &LayerCx<'_, '_>,
-    weights: &[AssignedVar<Fr>],
-) -> Vec<AssignedVar<Fr>> {
-    let mut out = weights.to_vec();
-    if let Some(i) = Tamper::private_weight_at(cx.tamper, cx.layer) {
-        if let Some(w) = out.get_mut(i) {
-            *w = w.with_value(w.value() + Value::known(Fr::ONE));
+    weights: &'w [AssignedVar<Fr>],
+) -> Cow<'w, [AssignedVar<Fr>]> {
+    match Tamper::private_weight_at(cx.tamper, cx.layer) {
+        Some(i) if i < weights.len() => {
+            let mut out = weights.to_vec();
+            out[i] = out[i].with_value(out[i].value() + Value::known(Fr::ONE));
+            Cow::Owned(out)
         }
+        _ => Cow::Borrowed(weights),
     }
-    out
 }
 
 pub(crate) fn check_len(

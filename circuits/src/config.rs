@@ -8,17 +8,17 @@
 //! | advice lanes | `lanes` (W) | yes | inputs of every op, outputs handed to the next layer |
 //! | advice accumulator | 1 | yes | running sum of the dense chip |
 //! | fixed | `W + 1` | no | weights, bias, per-op constants |
-//! | range values | `range_slots` (S) | yes | the values range checks copy in |
-//! | advice limbs | `S × (limbs_per_slot + 1)` | no | 8-bit limbs, one lookup each |
-//! | range fixed | `S × (limbs_per_slot + 2)` | no | offset, limb coefficients, top-limb shift |
+//! | range columns | `range_slots` (S) | yes | running sums of range checks, one lookup each |
+//! | range fixed | `3 × S` | no | scale, offset and next-row multiplier of each slot |
 //! | table | 1 (256 rows) | – | the 8-bit range table |
 //!
 //! The range columns belong to the range chip alone, so range checks run on their own row
 //! track beside the other chips (see [`crate::layout::RowAllocator`]): a rescale or ReLU row
 //! and the range checks of earlier values share rows.
 //!
-//! Gates have degree ≤ 3 and lookups take a single advice column without selector (degree
-//! 4), so the constraint system degree is 4: unused limb cells are 0, which is in the table.
+//! Gates have degree ≤ 4; the range lookups take `fixed × advice` expressions without selector
+//! (degree 5), so the constraint system degree is 5: unused range rows have all-zero fixed
+//! cells, so their lookup input is 0, which is in the table.
 
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Fixed, TableColumn};
@@ -43,7 +43,9 @@ pub struct ModelParams {
     pub lanes: usize,
     /// Range checks per range row (each slot has its own limb columns).
     pub range_slots: usize,
-    /// 8-bit limbs per range slot: the widest range check is `8 × limbs_per_slot` bits.
+    /// Most 8-bit limbs one range check may use: the widest check is `8 × limbs_per_slot` bits
+    /// (a check of `n` limbs takes `n` rows of its slot, one more if its top limb is narrower
+    /// than 8 bits).
     pub limbs_per_slot: usize,
 }
 
@@ -109,19 +111,14 @@ impl ModelParams {
             .saturating_mul(8)
     }
 
-    /// Number of advice limb columns (each carries one lookup argument).
-    pub fn limb_columns(&self) -> usize {
-        self.range_slots * (self.limbs_per_slot + 1)
-    }
-
     /// Number of fixed columns shared by the chips of the main track.
     pub fn fixed_columns(&self) -> usize {
         self.lanes + 1
     }
 
-    /// Number of fixed columns of the range chip.
+    /// Number of fixed columns of the range chip (scale, offset, next-row multiplier per slot).
     pub fn range_fixed_columns(&self) -> usize {
-        self.range_slots * (self.limbs_per_slot + 2)
+        3 * self.range_slots
     }
 }
 
@@ -132,13 +129,12 @@ pub struct ColumnPool {
     pub lanes: Vec<Column<Advice>>,
     /// The equality-enabled accumulator column of the dense chip.
     pub acc: Column<Advice>,
-    /// Advice columns holding 8-bit limbs; each is looked up in `table` on every row.
-    pub limbs: Vec<Column<Advice>>,
     /// Fixed columns: weights and bias of dense rows, per-op constants of other rows.
     pub fixed: Vec<Column<Fixed>>,
-    /// The range chip's equality-enabled value columns (one per range slot).
-    pub range_values: Vec<Column<Advice>>,
-    /// The range chip's fixed columns (offset, limb coefficients, shift per slot).
+    /// The range chip's equality-enabled running-sum columns (one per range slot, each with
+    /// one lookup into `table`).
+    pub range_columns: Vec<Column<Advice>>,
+    /// The range chip's fixed columns (scales, then offsets, then next-row multipliers).
     pub range_fixed: Vec<Column<Fixed>>,
     /// The 256-row table `0..=255`.
     pub table: TableColumn,
@@ -156,13 +152,10 @@ impl ColumnPool {
             .collect();
         let acc = meta.advice_column();
         meta.enable_equality(acc);
-        let limbs = (0..params.limb_columns())
-            .map(|_| meta.advice_column())
-            .collect();
         let fixed = (0..params.fixed_columns())
             .map(|_| meta.fixed_column())
             .collect();
-        let range_values = (0..params.range_slots)
+        let range_columns = (0..params.range_slots)
             .map(|_| {
                 let column = meta.advice_column();
                 meta.enable_equality(column);
@@ -176,9 +169,8 @@ impl ColumnPool {
         Self {
             lanes,
             acc,
-            limbs,
             fixed,
-            range_values,
+            range_columns,
             range_fixed,
             table,
         }
@@ -192,7 +184,7 @@ pub struct ModelConfig {
     pub params: ModelParams,
     /// The shared columns.
     pub pool: ColumnPool,
-    /// Range checks (8-bit limbs against the shared table).
+    /// Range checks (running sums of 8-bit limbs against the shared table).
     pub range: RangeConfig,
     /// Dot products / dense layers.
     pub dense: DenseConfig,
@@ -335,9 +327,8 @@ mod tests {
         assert!(ModelParams::new(8, 1, 0).validate().is_err());
         assert!(ModelParams::new(8, 1, 9).validate().is_err());
         let p = ModelParams::new(8, 2, 3);
-        assert_eq!(p.limb_columns(), 8);
         assert_eq!(p.fixed_columns(), 9);
-        assert_eq!(p.range_fixed_columns(), 10);
+        assert_eq!(p.range_fixed_columns(), 6);
         assert_eq!(p.max_range_bits(), 24);
     }
 }

@@ -34,8 +34,9 @@ pub use config::{ColumnPool, ModelConfig, ModelParams};
 
 /// Version of the circuit layout: bumped whenever the same [`model::CircuitSettings`] lay out
 /// a different circuit (other columns, gates or row placement), so that cached plans and keys
-/// made by an older layout are not reused. 2: range checks on their own row track.
-pub const LAYOUT_VERSION: u32 = 2;
+/// made by an older layout are not reused. 2: range checks on their own row track. 3: range
+/// checks as running sums, one column and one lookup per slot (constraint degree 5).
+pub const LAYOUT_VERSION: u32 = 3;
 pub use error::CircuitError;
 pub use field::{fe_from_i128, fe_from_i64, fe_to_i128, fe_to_i64, Field};
 pub use layout::{AssignedVar, RowAllocator};

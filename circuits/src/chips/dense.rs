@@ -614,10 +614,10 @@ mod tests {
             usable
         );
         println!(
-            "columns: advice={} (lanes 32, acc 1, limbs {}), fixed={}, selectors={}, lookups={}, \
+            "columns: advice={} (lanes 32, acc 1, range {}), fixed={}, selectors={}, lookups={}, \
              equality={}, degree={}, blinding rows={}",
             meta.num_advice_columns(),
-            config.pool.limbs.len(),
+            config.pool.range_columns.len(),
             meta.num_fixed_columns(),
             meta.num_selectors(),
             meta.lookups().len(),
@@ -626,7 +626,7 @@ mod tests {
             config.blinding_factors
         );
         assert_eq!(dense - inputs, 800);
-        assert!(meta.degree() <= 4);
+        assert!(meta.degree() <= 5);
         Ok(())
     }
 

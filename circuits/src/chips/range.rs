@@ -1,39 +1,52 @@
-//! Range checks: `v − lo ∈ [0, 2^bits)` by 8-bit limbs against one shared 256-row table.
+//! Range checks: `v − lo ∈ [0, 2^bits)` by 8-bit limbs against one shared 256-row table, as a
+//! running sum down one advice column per slot.
 //!
 //! # Layout
-//! A range row holds `range_slots` (S) checks. Slot `j` uses the range value column `j` for
-//! the value `v` (copied in with an equality constraint), `P + 1` limb columns `l_0 … l_P` and
-//! `P + 2` fixed columns: the offset `off = −lo`, the limb coefficients `c_0 … c_{P−1}` and the
-//! top-limb multiplier `d`. These columns are the range chip's own, so its rows come from the
-//! allocator's range track ([`RowAllocator::alloc_range`]) and overlap the other chips' rows.
+//! Each range slot `j` owns one equality-enabled advice column `z` and three fixed columns: the
+//! scale `a`, the offset `o` and the next-row multiplier `b`. One lookup per slot, without
+//! selector, puts the expression
 //!
-//! # Constraints (per slot, on rows where `q_range` is on)
-//! * `v + off = Σ_i c_i · l_i`
-//! * `l_P = d · l_{P−1}`
-//! * every limb cell of every row is in `0..=255` (one selector-free lookup per limb column;
-//!   cells that no check uses stay 0).
+//! `l(r) = a(r) · z(r) + o(r) − b(r) · z(r + 1)`
 //!
-//! A `bits`-wide check uses the top `n = ⌈bits/8⌉` limbs with `c_{P−n+k} = 256^k` (the others
-//! have coefficient 0) and `d = 2^(8−m)` where `m = bits − 8(n−1)` is the width of the top
-//! limb: `l_P = d · l_{P−1} < 256` forces `l_{P−1} < 2^m`, so `v − lo < 2^bits`. A 0-bit check
-//! (`n = 0`, all coefficients 0) proves `v = lo`.
+//! in the table `0..=255` on every usable row; rows no check uses have `a = o = b = 0`, so
+//! `l = 0`. The columns are the range chip's own, so its rows come from the allocator's range
+//! track ([`RowAllocator::alloc_range`]) and overlap the other chips' rows.
+//!
+//! A check of `bits` bits uses `n = max(1, ⌈bits/8⌉)` limbs; the top limb has width
+//! `m = bits − 8(n − 1)` (`m = 0` for a 0-bit check). Its rows, from the slot's current row `s`:
+//!
+//! | row | `z` | `a` | `o` | `b` | `l` |
+//! |---|---|---|---|---|---|
+//! | `s` | `v` (copied in) | 1 | `−lo` | 256 (0 if `n = 1`) | limb 0 |
+//! | `s + i`, `0 < i < n` | `⌊(v − lo) / 256^i⌋` | 1 | 0 | 256 (0 if `i = n − 1`) | limb `i` |
+//! | `s + n` (only if `m < 8`) | copy of row `s + n − 1` | `2^(8−m)` | `2^(8−m) · o(s + n − 1)` | 0 | limb `n − 1` `· 2^(8−m)` |
+//!
+//! Soundness: the first `n` rows give `v − lo = Σ_i l_i · 256^i` with every `l_i ∈ [0, 256)`
+//! (telescoping the running sum), i.e. `v − lo ∈ [0, 2^(8n))` as an integer (`8n ≤ 64`, far
+//! below the field size). The last row multiplies the top limb `l_{n−1}` — already known to
+//! be below 256 — by `2^(8−m)` and looks it up again, so `l_{n−1} < 2^m` and
+//! `v − lo < 2^bits`. A 0-bit check (`n = 1`, `m = 0`) forces `256 · (v − lo) < 256`, i.e.
+//! `v = lo`.
+//!
+//! One advice column and one lookup per slot (instead of a column and a lookup per limb) keep
+//! the verifier's commitments few: every commitment costs an elliptic-curve multiplication
+//! on-chain. The lookup's input has degree 2 (fixed × advice), which makes the constraint
+//! system's degree 5.
 //!
 //! # Assumptions
-//! None on the value: out-of-range values simply fail to verify. The coefficients are fixed,
-//! so the checked interval is part of the verifying key.
+//! None on the value: out-of-range values simply fail to verify. The scales, offsets and
+//! multipliers are fixed, so the checked interval is part of the verifying key.
 
 use std::marker::PhantomData;
 
 use halo2_proofs::circuit::{Chip, Layouter, Region, Value};
-use halo2_proofs::plonk::{
-    Advice, Column, ConstraintSystem, Expression, Fixed, Selector, TableColumn,
-};
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Fixed, TableColumn};
 use halo2_proofs::poly::Rotation;
 
 use crate::config::{ColumnPool, ModelParams};
 use crate::error::CircuitError;
 use crate::field::{fe_from_i128, Field};
-use crate::layout::{assign, copy, fix, rows_for, take, AssignedVar, RowAllocator};
+use crate::layout::{assign, copy, fix, take, AssignedVar, RowAllocator};
 
 /// The interval `[lo, lo + 2^bits)` a value must lie in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,115 +106,94 @@ impl RangeSpec {
     }
 }
 
-/// Columns and selector of the range chip.
+/// Columns of the range chip.
 #[derive(Clone, Debug)]
 pub struct RangeConfig {
-    /// Enables the decomposition gate on a range row.
-    pub q_range: Selector,
-    /// Value column of each slot.
-    pub values: Vec<Column<Advice>>,
-    /// Limb columns of each slot: `P` limbs then the shifted copy of the top limb.
-    pub limbs: Vec<Vec<Column<Advice>>>,
-    /// Offset (`−lo`) column of each slot.
+    /// Running-sum column of each slot (equality enabled).
+    pub columns: Vec<Column<Advice>>,
+    /// Scale `a` of each slot.
+    pub scales: Vec<Column<Fixed>>,
+    /// Offset `o` of each slot.
     pub offsets: Vec<Column<Fixed>>,
-    /// Limb coefficient columns of each slot.
-    pub coeffs: Vec<Vec<Column<Fixed>>>,
-    /// Top-limb multiplier column of each slot.
-    pub shifts: Vec<Column<Fixed>>,
+    /// Next-row multiplier `b` of each slot.
+    pub nexts: Vec<Column<Fixed>>,
     /// The 8-bit table.
     pub table: TableColumn,
-    /// Limbs per slot (`P`).
+    /// Most limbs one check may use: the widest check is `8 × limbs_per_slot` bits.
     pub limbs_per_slot: usize,
 }
 
 impl RangeConfig {
-    /// Adds the decomposition gate and one lookup per limb column of the pool.
+    /// Adds one lookup per slot of the pool: `a · z + o − b · z_next ∈ 0..=255`.
     pub fn configure<F: Field>(
         meta: &mut ConstraintSystem<F>,
         pool: &ColumnPool,
         params: &ModelParams,
     ) -> Result<Self, CircuitError> {
         let slots = params.range_slots;
-        let p = params.limbs_per_slot;
-        let values = take(&pool.range_values, 0, slots, "range value columns")?;
-        let mut limbs = Vec::with_capacity(slots);
-        let mut offsets = Vec::with_capacity(slots);
-        let mut coeffs = Vec::with_capacity(slots);
-        let mut shifts = Vec::with_capacity(slots);
-        for j in 0..slots {
-            limbs.push(take(&pool.limbs, j * (p + 1), p + 1, "limb columns")?);
-            let fixed = take(&pool.range_fixed, j * (p + 2), p + 2, "range fixed columns")?;
-            offsets.push(fixed[0]);
-            coeffs.push(fixed[1..=p].to_vec());
-            shifts.push(fixed[p + 1]);
-        }
-        let q_range = meta.selector();
+        let columns = take(&pool.range_columns, 0, slots, "range columns")?;
+        let fixed = take(&pool.range_fixed, 0, 3 * slots, "range fixed columns")?;
         let config = Self {
-            q_range,
-            values,
-            limbs,
-            offsets,
-            coeffs,
-            shifts,
+            columns,
+            scales: fixed[..slots].to_vec(),
+            offsets: fixed[slots..2 * slots].to_vec(),
+            nexts: fixed[2 * slots..].to_vec(),
             table: pool.table,
-            limbs_per_slot: p,
+            limbs_per_slot: params.limbs_per_slot,
         };
-
-        meta.create_gate("range decomposition", |meta| {
-            let q = meta.query_selector(config.q_range);
-            let mut constraints = Vec::with_capacity(2 * slots);
-            for j in 0..slots {
-                let v = meta.query_advice(config.values[j], Rotation::cur());
-                let off = meta.query_fixed(config.offsets[j], Rotation::cur());
-                let mut sum = Expression::Constant(F::ZERO);
-                for i in 0..p {
-                    let c = meta.query_fixed(config.coeffs[j][i], Rotation::cur());
-                    let l = meta.query_advice(config.limbs[j][i], Rotation::cur());
-                    sum = sum + c * l;
-                }
-                constraints.push(q.clone() * (v + off - sum));
-                let d = meta.query_fixed(config.shifts[j], Rotation::cur());
-                let top = meta.query_advice(config.limbs[j][p - 1], Rotation::cur());
-                let shifted = meta.query_advice(config.limbs[j][p], Rotation::cur());
-                constraints.push(q.clone() * (shifted - d * top));
-            }
-            constraints
-        });
-
-        for limb in &pool.limbs {
-            meta.lookup("8-bit limb", |meta| {
-                vec![(meta.query_advice(*limb, Rotation::cur()), pool.table)]
+        for j in 0..slots {
+            let (z, a, o, b) = (
+                config.columns[j],
+                config.scales[j],
+                config.offsets[j],
+                config.nexts[j],
+            );
+            meta.lookup("8-bit limb of a running sum", |meta| {
+                let limb = meta.query_fixed(a, Rotation::cur())
+                    * meta.query_advice(z, Rotation::cur())
+                    + meta.query_fixed(o, Rotation::cur())
+                    - meta.query_fixed(b, Rotation::cur()) * meta.query_advice(z, Rotation::next());
+                vec![(limb, config.table)]
             });
         }
         Ok(config)
     }
 }
 
-/// The limb cells of one check (`P` limbs and the shifted top limb). Computed by
-/// [`RangeChip::witness`]; tests replace it to make the assignment lie.
+/// The running-sum cells of one check below its first row (whose cell is the copied value):
+/// the quotients `⌊(v − lo) / 256^i⌋` for `0 < i < n`, then the copy of the last one when the
+/// top limb is narrower than 8 bits. Computed by [`RangeChip::witness`]; tests replace it to
+/// make the assignment lie.
 #[derive(Clone, Debug)]
 pub struct RangeWitness<F: Field> {
-    /// `P + 1` values: limbs `l_0 … l_{P−1}` and `l_P = d · l_{P−1}`.
-    pub limbs: Vec<Value<F>>,
+    /// One value per row after the first.
+    pub cells: Vec<Value<F>>,
 }
 
-/// One range check to lay out: a value, its interval and its limb witness.
+/// One range check to lay out: a value, its interval and its running-sum witness.
 #[derive(Clone, Debug)]
 pub struct RangeCheck<F: Field> {
-    /// The checked value (copied into the range row).
+    /// The checked value (copied into the check's first row).
     pub var: AssignedVar<F>,
     /// The interval.
     pub spec: RangeSpec,
-    /// The limbs.
+    /// The running sum.
     pub witness: RangeWitness<F>,
 }
 
-/// Fixed coefficients of one slot for a given interval.
-struct SlotCoefficients<F: Field> {
-    offset: F,
-    coeffs: Vec<F>,
-    shift: F,
-    used_limbs: usize,
+/// Row shape of one check.
+#[derive(Clone, Copy, Debug)]
+struct CheckShape {
+    /// Limbs `n`.
+    limbs: usize,
+    /// `2^(8−m)` for a top limb of `m < 8` bits, `None` when `m = 8`.
+    top_scale: Option<u64>,
+}
+
+impl CheckShape {
+    fn rows(&self) -> usize {
+        self.limbs + usize::from(self.top_scale.is_some())
+    }
 }
 
 /// Range checks against the 8-bit table.
@@ -233,16 +225,21 @@ impl<F: Field> RangeChip<F> {
         }
     }
 
-    /// Widest check one slot supports, in bits.
+    /// Widest check the chip supports, in bits.
     pub fn max_bits(&self) -> u32 {
         u32::try_from(self.config.limbs_per_slot)
             .unwrap_or(u32::MAX / 8)
             .saturating_mul(8)
     }
 
-    /// Checks per range row.
+    /// Running-sum columns the checks are spread over.
     pub fn slots(&self) -> usize {
-        self.config.values.len()
+        self.config.columns.len()
+    }
+
+    /// Rows of the range track a check of `spec` occupies in its slot.
+    pub fn rows_per_check(&self, spec: &RangeSpec) -> Result<usize, CircuitError> {
+        Ok(self.shape(spec)?.rows())
     }
 
     /// Fills the table with `0..=255`.
@@ -260,7 +257,7 @@ impl<F: Field> RangeChip<F> {
         Ok(())
     }
 
-    fn coefficients(&self, spec: &RangeSpec) -> Result<SlotCoefficients<F>, CircuitError> {
+    fn shape(&self, spec: &RangeSpec) -> Result<CheckShape, CircuitError> {
         let max_bits = self.max_bits();
         if spec.bits > max_bits {
             return Err(CircuitError::RangeTooWide {
@@ -268,59 +265,51 @@ impl<F: Field> RangeChip<F> {
                 max_bits,
             });
         }
-        let p = self.config.limbs_per_slot;
-        // bits ≤ 8P ≤ 64 here, so these conversions are exact.
-        let used_limbs =
-            usize::try_from(spec.bits.div_ceil(8)).map_err(|_| CircuitError::InvalidBitWidth {
+        // bits ≤ 64 here, so these conversions are exact.
+        let limbs = spec.bits.div_ceil(8).max(1);
+        let top_bits = spec.bits - 8 * (limbs - 1);
+        Ok(CheckShape {
+            limbs: usize::try_from(limbs).map_err(|_| CircuitError::InvalidBitWidth {
                 op: "range check",
                 bits: spec.bits,
-            })?;
-        let first = p - used_limbs;
-        let mut coeffs = vec![F::ZERO; p];
-        let mut weight = F::ONE;
-        for c in coeffs.iter_mut().skip(first) {
-            *c = weight;
-            weight *= F::from(256u64);
-        }
-        let shift = if used_limbs == 0 {
-            F::ZERO
-        } else {
-            let top_bits = spec.bits - 8 * (spec.bits.div_ceil(8) - 1);
-            F::from(1u64 << (8 - top_bits))
-        };
-        Ok(SlotCoefficients {
-            offset: -fe_from_i128::<F>(spec.lo),
-            coeffs,
-            shift,
-            used_limbs,
+            })?,
+            top_scale: (top_bits < 8).then(|| 1u64 << (8 - top_bits)),
         })
     }
 
-    /// The honest limbs of `value` for `spec`. Total: a value outside the interval gets limbs
-    /// from its low bytes, which then fail the constraints.
+    /// The honest running sum of `value` for `spec`. Total: a value outside the interval gets
+    /// the quotients of its low bytes, which then fail the lookups.
     pub fn witness(
         &self,
         value: Value<F>,
         spec: &RangeSpec,
     ) -> Result<RangeWitness<F>, CircuitError> {
-        let coefficients = self.coefficients(spec)?;
-        let p = self.config.limbs_per_slot;
-        let first = p - coefficients.used_limbs;
-        let shifted = value.map(|v| {
-            let bytes = (v + coefficients.offset).to_repr();
-            let mut limbs = vec![F::ZERO; p + 1];
-            for (k, limb) in limbs.iter_mut().enumerate().take(p).skip(first) {
-                *limb = F::from(u64::from(bytes[k - first]));
+        let shape = self.shape(spec)?;
+        let offset = -fe_from_i128::<F>(spec.lo);
+        let n = shape.limbs;
+        let cells = value.map(|v| {
+            let bytes = (v + offset).to_repr();
+            let bytes = bytes.as_ref();
+            // z_i = Σ_{i ≤ j < n} byte_j · 256^(j − i)
+            let quotient = |i: usize| {
+                bytes[i..n].iter().rev().fold(F::ZERO, |acc, b| {
+                    acc * F::from(256u64) + F::from(u64::from(*b))
+                })
+            };
+            let mut cells: Vec<F> = (1..n).map(quotient).collect();
+            if shape.top_scale.is_some() {
+                // The copy of the top row: the top quotient, or the value itself if n = 1.
+                cells.push(if n == 1 { v } else { quotient(n - 1) });
             }
-            limbs[p] = coefficients.shift * limbs[p - 1];
-            limbs
+            cells
         });
         Ok(RangeWitness {
-            limbs: shifted.transpose_vec(p + 1),
+            cells: cells.transpose_vec(shape.rows() - 1),
         })
     }
 
-    /// Lays out `checks`, `S` per row, with the given witnesses.
+    /// Lays out `checks` over the slots (each check goes to the slot with the fewest rows so
+    /// far), with the given witnesses.
     pub fn assign(
         &self,
         region: &mut Region<'_, F>,
@@ -328,43 +317,91 @@ impl<F: Field> RangeChip<F> {
         checks: &[RangeCheck<F>],
     ) -> Result<(), CircuitError> {
         let slots = self.slots();
-        let p = self.config.limbs_per_slot;
-        let coefficients = checks
+        let shapes = checks
             .iter()
             .map(|check| {
-                if check.witness.limbs.len() != p + 1 {
+                let shape = self.shape(&check.spec)?;
+                if check.witness.cells.len() != shape.rows() - 1 {
                     return Err(CircuitError::LengthMismatch {
-                        what: "range witness limbs",
-                        expected: p + 1,
-                        got: check.witness.limbs.len(),
+                        what: "range witness cells",
+                        expected: shape.rows() - 1,
+                        got: check.witness.cells.len(),
                     });
                 }
-                self.coefficients(&check.spec)
+                Ok(shape)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let n_rows = rows_for(checks.len(), slots);
+        let mut used = vec![0usize; slots];
+        let placements: Vec<(usize, usize)> = shapes
+            .iter()
+            .map(|shape| {
+                let (slot, at) = used
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .min_by_key(|(_, at)| *at)
+                    .unwrap_or((0, 0));
+                used[slot] = at + shape.rows();
+                (slot, at)
+            })
+            .collect();
+        let n_rows = used.iter().copied().max().unwrap_or(0);
         let start = rows.alloc_range(n_rows)?;
-        for r in 0..n_rows {
-            self.config.q_range.enable(region, start + r)?;
-        }
-        for (idx, (check, coef)) in checks.iter().zip(coefficients).enumerate() {
-            let row = start + idx / slots;
-            let j = idx % slots;
-            copy(region, &check.var, self.config.values[j], row);
-            fix(region, self.config.offsets[j], row, coef.offset);
-            for (column, c) in self.config.coeffs[j].iter().zip(coef.coeffs) {
-                fix(region, *column, row, c);
-            }
-            fix(region, self.config.shifts[j], row, coef.shift);
-            for (column, limb) in self.config.limbs[j].iter().zip(&check.witness.limbs) {
-                assign(region, *column, row, *limb);
-            }
+        for ((check, shape), (slot, at)) in checks.iter().zip(&shapes).zip(placements) {
+            self.assign_check(region, slot, start + at, check, shape)?;
         }
         tracing::debug!(
             checks = checks.len(),
             rows = n_rows,
             "range checks laid out"
         );
+        Ok(())
+    }
+
+    fn assign_check(
+        &self,
+        region: &mut Region<'_, F>,
+        slot: usize,
+        row: usize,
+        check: &RangeCheck<F>,
+        shape: &CheckShape,
+    ) -> Result<(), CircuitError> {
+        let (z, a, o, b) = (
+            self.config.columns[slot],
+            self.config.scales[slot],
+            self.config.offsets[slot],
+            self.config.nexts[slot],
+        );
+        let offset = -fe_from_i128::<F>(check.spec.lo);
+        let n = shape.limbs;
+        let mut top = copy(region, &check.var, z, row);
+        for i in 0..n {
+            if i > 0 {
+                top = assign(region, z, row + i, check.witness.cells[i - 1]);
+            }
+            fix(region, a, row + i, F::ONE);
+            if i == 0 {
+                fix(region, o, row, offset);
+            }
+            if i + 1 < n {
+                fix(region, b, row + i, F::from(256u64));
+            }
+        }
+        if let Some(scale) = shape.top_scale {
+            let scale = F::from(scale);
+            // The copy row claims the witness's value: equal to the top cell's for an honest
+            // witness, otherwise the copy constraint fails.
+            copy(
+                region,
+                &top.with_value(check.witness.cells[n - 1]),
+                z,
+                row + n,
+            );
+            fix(region, a, row + n, scale);
+            if n == 1 {
+                fix(region, o, row + n, scale * offset);
+            }
+        }
         Ok(())
     }
 
@@ -424,9 +461,9 @@ mod tests {
             let mut checks = Vec::new();
             for (i, (var, (_, spec))) in vars.iter().zip(&values).enumerate() {
                 let mut witness = chip.witness(var.value(), spec)?;
-                if let Some((at, limbs)) = &tamper {
+                if let Some((at, cells)) = &tamper {
                     if *at == i {
-                        witness.limbs = limbs.iter().map(|l| Value::known(fr(*l))).collect();
+                        witness.cells = cells.iter().map(|l| Value::known(fr(*l))).collect();
                     }
                 }
                 checks.push(RangeCheck {
@@ -476,35 +513,80 @@ mod tests {
     }
 
     #[test]
-    fn lying_limbs_fail() -> anyhow::Result<()> {
+    fn lying_running_sums_fail() -> anyhow::Result<()> {
         let spec = RangeSpec::unsigned(16)?;
-        // 0x1234 = 0x34 + 256·0x12; honest witness (right-aligned in 3 limbs): [0, 0x34, 0x12, 0x12].
-        verify_ok(run_checks(
-            vec![(0x1234, spec)],
-            Some((0, vec![0, 0x34, 0x12, 0x12])),
-        )?)?;
-        // Sum still matches but a limb is ≥ 256.
-        let bad_limb = run_checks(
-            vec![(0x1234, spec)],
-            Some((0, vec![0, 0x34 + 256, 0x11, 0x11])),
-        )?;
-        assert!(bad_limb.is_err());
-        // Sum does not match.
-        let bad_sum = run_checks(vec![(0x1234, spec)], Some((0, vec![0, 0x35, 0x12, 0x12])))?;
-        assert!(bad_sum.is_err());
-        // Shifted copy inconsistent with the top limb.
-        let bad_shift = run_checks(vec![(0x1234, spec)], Some((0, vec![0, 0x34, 0x12, 0x13])))?;
-        assert!(bad_shift.is_err());
-        // 12-bit check of 2^12: limbs [0, 0x00, 0x10], shifted copy 0x10·16 = 256 is not a byte.
+        // 0x1234 = 0x34 + 256·0x12: the honest witness is the quotient [0x12].
+        verify_ok(run_checks(vec![(0x1234, spec)], Some((0, vec![0x12])))?)?;
+        // A quotient one too large makes limb 0 negative, one too small makes it ≥ 256.
+        assert!(run_checks(vec![(0x1234, spec)], Some((0, vec![0x13])))?.is_err());
+        assert!(run_checks(vec![(0x1234, spec)], Some((0, vec![0x11])))?.is_err());
+        // A quotient that is itself no byte.
+        assert!(run_checks(vec![(0x1234, spec)], Some((0, vec![0x112])))?.is_err());
+        // The quotient that makes limb 0 any byte we like is a huge field element: row 1 fails.
+        let result = mock::<8, 2, 3>(10, move |config, region, rows| {
+            let chip = config.range_chip::<Fr>();
+            let vars = config.assign_inputs(region, rows, &[Value::known(fr(0x1234))])?;
+            let quotient = (fr(0x1234) - fr(0x35))
+                * Fr::from(256u64)
+                    .invert()
+                    .unwrap_or(<Fr as halo2_proofs::halo2curves::ff::Field>::ZERO);
+            chip.assign(
+                region,
+                rows,
+                &[RangeCheck {
+                    var: vars[0].clone(),
+                    spec,
+                    witness: RangeWitness {
+                        cells: vec![Value::known(quotient)],
+                    },
+                }],
+            )
+        })?;
+        assert!(result.is_err());
+        // 12 bits: [quotient, copy of the top limb]; the copy must equal the top limb.
         let spec12 = RangeSpec::unsigned(12)?;
-        let overflow = run_checks(vec![(1 << 12, spec12)], Some((0, vec![0, 0, 0x10, 0x100])))?;
-        assert!(overflow.is_err());
-        // Negative limb whose field value is huge.
-        let negative = run_checks(
-            vec![(0x1234, spec)],
-            Some((0, vec![0, 0x34 + 256 * 0x13, -1, -1])),
-        )?;
-        assert!(negative.is_err());
+        verify_ok(run_checks(
+            vec![(0xfff, spec12)],
+            Some((0, vec![0xf, 0xf])),
+        )?)?;
+        assert!(run_checks(vec![(0xfff, spec12)], Some((0, vec![0xf, 0x0])))?.is_err());
+        // 2^12 has top limb 0x10, and 0x10 · 16 = 256 is not a byte.
+        assert!(run_checks(vec![(1 << 12, spec12)], Some((0, vec![0x10, 0x10])))?.is_err());
+        // One-limb check with a narrow top limb: the copy row repeats the value itself.
+        let spec3 = RangeSpec::new(-5, 3)?;
+        verify_ok(run_checks(vec![(2, spec3)], Some((0, vec![2])))?)?;
+        assert!(run_checks(vec![(2, spec3)], Some((0, vec![1])))?.is_err());
+        // Wrong witness length is a typed error, not a panic.
+        assert!(run_checks(vec![(0x1234, spec)], Some((0, vec![0x12, 0x12]))).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn checks_spread_over_slots() -> anyhow::Result<()> {
+        let used = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+        let seen = used.clone();
+        let result = mock::<8, 2, 3>(10, move |config, region, rows| {
+            let chip = config.range_chip::<Fr>();
+            assert_eq!(chip.slots(), 2);
+            let values: Vec<Value<Fr>> = (0..5).map(|i| Value::known(fr(i * 100))).collect();
+            let vars = config.assign_inputs(region, rows, &values)?;
+            let before = rows.range_used();
+            // 16 bits: 2 rows; 12 bits: 3 rows (two limbs and the shifted copy).
+            let specs = [16u32, 16, 12, 16, 12];
+            let items: Vec<_> = vars
+                .iter()
+                .zip(specs)
+                .map(|(v, bits)| Ok((v.clone(), RangeSpec::unsigned(bits)?)))
+                .collect::<Result<_, CircuitError>>()?;
+            assert_eq!(chip.rows_per_check(&RangeSpec::unsigned(12)?)?, 3);
+            assert_eq!(chip.rows_per_check(&RangeSpec::unsigned(0)?)?, 2);
+            chip.check(region, rows, &items)?;
+            *seen.lock().map_err(|_| CircuitError::NotConfigured)? = rows.range_used() - before;
+            Ok(())
+        })?;
+        verify_ok(result)?;
+        // Slot rows after each check: (2,0) (2,2) (5,2) (5,4) (5,7): 7 rows, not 12.
+        assert_eq!(*used.lock().map_err(|_| anyhow::anyhow!("lock"))?, 7);
         Ok(())
     }
 

@@ -464,7 +464,7 @@ mod tests {
         tamper: Option<(usize, Tamper)>,
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
-        mock::<8, 1, 3>(10, move |config, region, rows| {
+        mock::<8, 1, 3>(11, move |config, region, rows| {
             let chip = config.relu_chip::<Fr>();
             let vars = config.assign_inputs(region, rows, &known(&xs))?;
             let mut ops = Vec::new();
@@ -493,7 +493,7 @@ mod tests {
         tamper: Option<(usize, Tamper)>,
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
-        mock::<12, 1, 3>(10, move |config, region, rows| {
+        mock::<12, 1, 3>(11, move |config, region, rows| {
             let chip = config.relu_chip::<Fr>();
             let vars = config.assign_inputs(region, rows, &known(&xs))?;
             let mut ops = Vec::new();

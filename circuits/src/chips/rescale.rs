@@ -304,7 +304,7 @@ mod tests {
         tamper: Option<(usize, Tamper)>,
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
-        mock::<8, 1, 3>(10, move |config, region, rows| {
+        mock::<8, 1, 3>(11, move |config, region, rows| {
             let chip = config.rescale_chip::<Fr>();
             let vars = config.assign_inputs(region, rows, &known(&xs))?;
             let n = fe_from_u64::<Fr>(divisor);

@@ -26,8 +26,8 @@ pub struct ModelCircuitConfig {
 impl ModelCircuitConfig {
     /// Configures every chip for `settings`.
     ///
-    /// Poseidon shares the pool's lanes, accumulator and fixed columns when the pool has at
-    /// least 17 lanes; otherwise it gets its own 18 advice and 17 fixed columns.
+    /// Poseidon shares the pool's lanes, accumulator and fixed columns; with fewer than 17
+    /// lanes its width-17 states fold over several rows (no extra columns).
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         settings: &CircuitSettings,
@@ -41,12 +41,8 @@ impl ModelCircuitConfig {
         meta.enable_equality(instance);
         let poseidon = if settings.visibility.needs_poseidon() {
             let pool = &model.pool;
-            let width = Arity::MAX.width();
-            let columns = if pool.lanes.len() >= width && pool.fixed.len() >= width {
-                PoseidonColumns::shared(meta, &pool.lanes, pool.acc, &pool.fixed, Arity::MAX)?
-            } else {
-                PoseidonColumns::new(meta, Arity::MAX)
-            };
+            let columns =
+                PoseidonColumns::shared(meta, &pool.lanes, pool.acc, &pool.fixed, Arity::MAX)?;
             Some(PoseidonChip::configure(meta, columns, &[Arity::MAX])?)
         } else {
             None
@@ -60,7 +56,7 @@ impl ModelCircuitConfig {
         } else {
             None
         };
-        // Poseidon queries two rows ahead: recompute the blinding rows for the final system.
+        // Poseidon queries rows ahead (up to three states): recompute the blinding rows for the final system.
         model.blinding_factors = meta.blinding_factors();
         Ok(Self {
             model,

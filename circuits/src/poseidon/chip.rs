@@ -2,30 +2,36 @@
 //!
 //! # Columns
 //!
-//! For the widest configured state width `T`: `T` state advice columns (equality enabled), one
-//! auxiliary advice column, `T` fixed round-constant columns, and a fixed column enabled for
-//! constants (capacity 0, the `hash_many` length, zero padding). [`PoseidonColumns::shared`]
-//! takes them from the shared column pool (lanes, accumulator, fixed columns), so a model
-//! circuit pays only for the constants column, which it reuses if the circuit already has one.
+//! `C` state advice columns (equality enabled), one auxiliary advice column, `C` fixed
+//! round-constant columns, and a fixed column enabled for constants (capacity 0, the
+//! `hash_many` length, zero padding). [`PoseidonColumns::shared`] takes them from the shared
+//! column pool (lanes, accumulator, fixed columns), so a model circuit pays only for the
+//! constants column, which it reuses if the circuit already has one.
+//!
+//! A state of width `t` fills `F = ⌈t / C⌉` rows (its *fold*): lane `j` sits in column `j mod C`
+//! of the state's row `j / C`, and so does its round constant. With `C ≥ t` (`F = 1`) a state
+//! is one row; a narrow pool (say 8 lanes for `t = 17`, `F = 3`) trades rows for columns, and
+//! every column is one more commitment for an on-chain verifier.
 //!
 //! # Constraints
 //!
-//! Each configured width `t` adds two selectors and two gates over the first `t` columns; every
-//! constraint has degree at most 4 (selector included). With `e_j = s_j + c_j` (state plus the
-//! round constants in the fixed columns of the same row):
+//! Each configured width `t` adds two selectors and two gates; every constraint has degree at
+//! most 4 (selector included). With `e_j = s_j + c_j` (state plus its round constant) and
+//! states, squares and next states read `F` rows at a time:
 //!
-//! * full round at row `r`: row `r + 1` holds `q_j = e_j^2` and row `r + 2` the next state,
-//!   `s'_i = sum_j M[i][j] * q_j^2 * e_j`;
-//! * partial round at row `r`: the auxiliary cell holds `a = e_0^2` and row `r + 1` the next
-//!   state, `s'_i = M[i][0] * a^2 * e_0 + sum_{j>0} M[i][j] * e_j`.
+//! * full round at row `r`: the `F` rows from `r + F` hold `q_j = e_j^2` and those from
+//!   `r + 2F` the next state, `s'_i = sum_j M[i][j] * q_j^2 * e_j`;
+//! * partial round at row `r`: the auxiliary cell of row `r` holds `a = e_0^2` and the rows
+//!   from `r + F` the next state, `s'_i = M[i][0] * a^2 * e_0 + sum_{j>0} M[i][j] * e_j`.
 //!
-//! A permutation of width `t` occupies `2 * 8 + R_P(t) + 1` rows (74 for `t = 3`, 85 for
-//! `t = 17`): state/squares row pairs for the first four full rounds, one row per partial
-//! round, state/squares pairs for the last four full rounds, then the output state. Row 0 holds
-//! the input state: lane 0 (capacity) is constrained to the constant 0 and every other lane is
-//! copy-constrained to the caller's cell or to a constant. Each later state row is the gate
-//! image of the row before, so the digest (lane 0 of the output row) is determined by the input
-//! cells alone.
+//! A permutation of width `t` occupies `(2 * 8 + R_P(t) + 1) * F` rows (74 for `t = 3`, 85 for
+//! `t = 17` at `F = 1`): state/squares pairs for the first four full rounds, one state per
+//! partial round, state/squares pairs for the last four full rounds, then the output state.
+//! The first state holds the input: lane 0 (capacity) is constrained to the constant 0 and
+//! every other lane is copy-constrained to the caller's cell or to a constant. Each later
+//! state is the gate image of the one before, so the digest (lane 0 of the output state) is
+//! determined by the input cells alone. Cells of a state's last row past lane `t − 1` are
+//! unused and unconstrained.
 //!
 //! # Assumptions
 //!
@@ -61,21 +67,28 @@ pub struct PoseidonColumns {
 }
 
 impl PoseidonColumns {
-    /// Allocates fresh columns for widths up to `max_arity + 1`.
+    /// Allocates fresh columns for widths up to `max_arity + 1`, one state row per state.
     pub fn new(meta: &mut ConstraintSystem<Fr>, max_arity: Arity) -> Self {
-        let width = max_arity.width();
+        Self::with_lanes(meta, max_arity.width())
+    }
+
+    /// Allocates `lanes` fresh state columns (at least 1) and as many round-constant columns:
+    /// states wider than `lanes` fold over several rows.
+    pub fn with_lanes(meta: &mut ConstraintSystem<Fr>, lanes: usize) -> Self {
+        let lanes = lanes.max(1);
         PoseidonColumns {
-            state: (0..width).map(|_| meta.advice_column()).collect(),
+            state: (0..lanes).map(|_| meta.advice_column()).collect(),
             aux: meta.advice_column(),
-            round_constants: (0..width).map(|_| meta.fixed_column()).collect(),
+            round_constants: (0..lanes).map(|_| meta.fixed_column()).collect(),
             constants: Self::constants_column(meta),
         }
     }
 
-    /// Uses the first `max_arity + 1` of `lanes` (equality-enabled advice) and of `fixed`,
-    /// `aux` as the auxiliary column, and the circuit's first constants column (a new fixed
-    /// column if there is none yet); e.g. `shared(meta, &pool.lanes, pool.acc, &pool.fixed,
-    /// Arity::MAX)` for the model circuit's [`crate::ColumnPool`].
+    /// Uses the first `min(lanes, max_arity + 1)` of `lanes` (equality-enabled advice) and as
+    /// many of `fixed`, `aux` as the auxiliary column, and the circuit's first constants column
+    /// (a new fixed column if there is none yet); e.g. `shared(meta, &pool.lanes, pool.acc,
+    /// &pool.fixed, Arity::MAX)` for the model circuit's [`crate::ColumnPool`]. With fewer
+    /// lanes than the state width, states fold over several rows.
     pub fn shared(
         meta: &mut ConstraintSystem<Fr>,
         lanes: &[Column<Advice>],
@@ -83,16 +96,19 @@ impl PoseidonColumns {
         fixed: &[Column<Fixed>],
         max_arity: Arity,
     ) -> Result<Self, CircuitError> {
-        let width = max_arity.width();
-        let state = lanes.get(..width).ok_or(CircuitError::InvalidParams {
-            parameter: "poseidon state lanes",
-            value: lanes.len(),
-            expected: "at least arity + 1 advice lanes",
-        })?;
-        let round_constants = fixed.get(..width).ok_or(CircuitError::InvalidParams {
+        let used = max_arity.width().min(lanes.len());
+        if used == 0 {
+            return Err(CircuitError::InvalidParams {
+                parameter: "poseidon state lanes",
+                value: 0,
+                expected: "at least one advice lane",
+            });
+        }
+        let state = &lanes[..used];
+        let round_constants = fixed.get(..used).ok_or(CircuitError::InvalidParams {
             parameter: "poseidon round-constant columns",
             value: fixed.len(),
-            expected: "at least arity + 1 fixed columns",
+            expected: "at least as many fixed columns as state lanes",
         })?;
         Ok(PoseidonColumns {
             state: state.to_vec(),
@@ -137,6 +153,11 @@ impl PoseidonConfig {
         self.widths.iter().map(|w| w.arity).collect()
     }
 
+    /// Rows one state of `arity + 1` lanes fills: `⌈(arity + 1) / C⌉` for `C` state columns.
+    pub fn fold(&self, arity: Arity) -> usize {
+        fold(arity.width(), self.columns.state.len())
+    }
+
     fn selectors(&self, arity: Arity) -> Result<&WidthSelectors, CircuitError> {
         self.widths
             .iter()
@@ -147,6 +168,23 @@ impl PoseidonConfig {
                 expected: "an arity the Poseidon chip was configured with",
             })
     }
+}
+
+/// Rows a state of `width` lanes fills over `columns` state columns.
+fn fold(width: usize, columns: usize) -> usize {
+    width.div_ceil(columns.max(1))
+}
+
+/// Column index and row offset of `lane` in a state folded over `columns` state columns.
+fn place(lane: usize, columns: usize) -> (usize, usize) {
+    let columns = columns.max(1);
+    (lane % columns, lane / columns)
+}
+
+/// Rotation of lane `lane` in the state `rows_down` rows below the gate's row.
+fn rotation(lane: usize, columns: usize, rows_down: usize) -> Rotation {
+    let offset = rows_down + place(lane, columns).1;
+    Rotation(i32::try_from(offset).unwrap_or(i32::MAX))
 }
 
 /// One input lane of a permutation.
@@ -192,7 +230,7 @@ enum RowKind {
 
 /// Row layout of one permutation.
 fn row_kinds(params: &PoseidonParams) -> Vec<RowKind> {
-    let mut kinds = Vec::with_capacity(PoseidonChip::rows_per_permutation(params.arity()));
+    let mut kinds = Vec::with_capacity(PoseidonChip::states_per_permutation(params.arity()));
     for round in 0..params.rounds() {
         if params.is_full_round(round) {
             kinds.push(RowKind::Full { round });
@@ -205,8 +243,8 @@ fn row_kinds(params: &PoseidonParams) -> Vec<RowKind> {
     kinds
 }
 
-/// Witness of one permutation: `cells[r]` are the state-lane values of row `r`, `aux[r]` the
-/// auxiliary value (zero outside partial rounds).
+/// Witness of one permutation: `cells[s]` are the lane values of its `s`-th state (or squares)
+/// block, `aux[s]` the auxiliary value (zero outside partial rounds).
 #[derive(Clone, Debug)]
 struct Trace {
     cells: Vec<Vec<Fr>>,
@@ -217,7 +255,7 @@ struct Trace {
 #[cfg(test)]
 #[derive(Clone, Copy, Debug)]
 struct Tamper {
-    /// Absolute row of the tampered cell.
+    /// Absolute first row of the tampered state (the row itself when states are one row).
     row: usize,
     /// `Some(lane)` for a state lane, `None` for the auxiliary column.
     lane: Option<usize>,
@@ -248,18 +286,18 @@ impl PoseidonChip {
         arities.sort();
         arities.dedup();
         let width = arities.last().map_or(0, |a| a.width());
-        if columns.state.len() < width {
+        if columns.state.is_empty() {
             return Err(CircuitError::InvalidParams {
                 parameter: "poseidon state columns",
-                value: columns.state.len(),
-                expected: "at least arity + 1 columns for the widest arity",
+                value: 0,
+                expected: "at least one state column",
             });
         }
-        if columns.round_constants.len() < width {
+        if columns.round_constants.len() < columns.state.len().min(width) {
             return Err(CircuitError::InvalidParams {
                 parameter: "poseidon round-constant columns",
                 value: columns.round_constants.len(),
-                expected: "at least arity + 1 columns for the widest arity",
+                expected: "at least as many round-constant columns as state columns",
             });
         }
         for column in columns.state.iter().take(width) {
@@ -296,14 +334,19 @@ impl PoseidonChip {
         &self.config
     }
 
-    /// Rows one permutation of `arity` inputs occupies: `2 * 8 + R_P + 1`.
-    pub fn rows_per_permutation(arity: Arity) -> usize {
+    /// States (and squares blocks) one permutation of `arity` inputs holds: `2 * 8 + R_P + 1`.
+    pub fn states_per_permutation(arity: Arity) -> usize {
         2 * FULL_ROUNDS + arity.partial_rounds() + 1
     }
 
+    /// Rows one permutation of `arity` inputs occupies: `(2 * 8 + R_P + 1) * F`.
+    pub fn rows_per_permutation(&self, arity: Arity) -> usize {
+        Self::states_per_permutation(arity) * self.config.fold(arity)
+    }
+
     /// Rows [`PoseidonChip::hash`] occupies for `len` inputs.
-    pub fn rows_for_hash(len: usize) -> usize {
-        len.div_ceil(HASH_MANY_CHUNK).max(1) * Self::rows_per_permutation(Arity::MAX)
+    pub fn rows_for_hash(&self, len: usize) -> usize {
+        len.div_ceil(HASH_MANY_CHUNK).max(1) * self.rows_per_permutation(Arity::MAX)
     }
 
     /// circomlib's `Poseidon(n)` of `n = inputs.len()` cells (`1 <= n <= 16`, with `n`
@@ -317,7 +360,7 @@ impl PoseidonChip {
     ) -> Result<AssignedVar<Fr>, CircuitError> {
         let arity = Arity::new(inputs.len())?;
         let selectors = self.config.selectors(arity)?;
-        let start = rows.alloc(Self::rows_per_permutation(arity))?;
+        let start = rows.alloc(self.rows_per_permutation(arity))?;
         tracing::debug!(arity = arity.get(), start, "poseidon hash_fixed");
         let mut lanes = Vec::with_capacity(arity.width());
         lanes.push(Lane::Zero);
@@ -334,8 +377,8 @@ impl PoseidonChip {
         inputs: &[AssignedVar<Fr>],
     ) -> Result<AssignedVar<Fr>, CircuitError> {
         let selectors = self.config.selectors(Arity::MAX)?;
-        let per_permutation = Self::rows_per_permutation(Arity::MAX);
-        let start = rows.alloc(Self::rows_for_hash(inputs.len()))?;
+        let per_permutation = self.rows_per_permutation(Arity::MAX);
+        let start = rows.alloc(self.rows_for_hash(inputs.len()))?;
         let chunks = inputs.len().div_ceil(HASH_MANY_CHUNK).max(1);
         tracing::debug!(inputs = inputs.len(), chunks, start, "poseidon hash_many");
         let mut zero = None;
@@ -389,12 +432,13 @@ impl PoseidonChip {
             });
         }
         let columns = &self.config.columns;
+        let fold = self.config.fold(selectors.arity);
         let input: Value<Vec<Fr>> = lanes.iter().map(Lane::value).collect();
-        let trace = input.map(|state| self.trace(params, start, state));
+        let trace = input.map(|state| self.trace(params, fold, start, state));
 
         let mut digest = None;
         for (offset, kind) in row_kinds(params).into_iter().enumerate() {
-            let row = start + offset;
+            let row = start + offset * fold;
             match kind {
                 RowKind::Full { round } => {
                     selectors.full.enable(region, row)?;
@@ -408,9 +452,10 @@ impl PoseidonChip {
                 }
                 RowKind::Squares | RowKind::Output => {}
             }
-            for ((lane, column), input) in columns.state.iter().take(width).enumerate().zip(lanes) {
+            for (lane, input) in lanes.iter().enumerate() {
+                let (column, down) = place(lane, columns.state.len());
                 let value = trace.as_ref().map(|t| t.cells[offset][lane]);
-                let var = assign(region, *column, row, value);
+                let var = assign(region, columns.state[column], row + down, value);
                 if offset == 0 {
                     match input {
                         Lane::Zero => match zero {
@@ -441,23 +486,24 @@ impl PoseidonChip {
         round: usize,
         row: usize,
     ) {
-        let columns = &self.config.columns.round_constants;
-        for (column, constant) in columns.iter().zip(params.round_constants(round)) {
-            region.assign_fixed(*column, row, *constant);
+        let columns = &self.config.columns;
+        for (lane, constant) in params.round_constants(round).iter().enumerate() {
+            let (column, down) = place(lane, columns.state.len());
+            region.assign_fixed(columns.round_constants[column], row + down, *constant);
         }
     }
 
-    /// Computes the witness of one permutation starting at absolute row `start` (which only
-    /// locates the test-only tampering).
+    /// Computes the witness of one permutation starting at absolute row `start` with states of
+    /// `fold` rows (both only locate the test-only tampering).
     #[cfg_attr(not(test), allow(unused_variables))]
-    fn trace(&self, params: &PoseidonParams, start: usize, input: Vec<Fr>) -> Trace {
-        let rows = Self::rows_per_permutation(params.arity());
+    fn trace(&self, params: &PoseidonParams, fold: usize, start: usize, input: Vec<Fr>) -> Trace {
+        let rows = Self::states_per_permutation(params.arity());
         let mut cells: Vec<Vec<Fr>> = Vec::with_capacity(rows);
         let mut aux = Vec::with_capacity(rows);
         let mut state = input;
         for round in 0..params.rounds() {
             #[cfg(test)]
-            self.tamper_state(start + cells.len(), &mut state);
+            self.tamper_state(start + cells.len() * fold, &mut state);
             let e: Vec<Fr> = state
                 .iter()
                 .zip(params.round_constants(round))
@@ -487,12 +533,12 @@ impl PoseidonChip {
             }
         }
         #[cfg(test)]
-        self.tamper_state(start + cells.len(), &mut state);
+        self.tamper_state(start + cells.len() * fold, &mut state);
         cells.push(state);
         aux.push(Fr::ZERO);
         let trace = Trace { cells, aux };
         #[cfg(test)]
-        let trace = self.tamper_cell(start, trace);
+        let trace = self.tamper_cell(start, fold, trace);
         trace
     }
 
@@ -514,13 +560,17 @@ impl PoseidonChip {
         }
     }
 
-    /// Applies a non-recomputing tamper to the finished trace of the permutation at `start`.
+    /// Applies a non-recomputing tamper to the finished trace of the permutation at `start`
+    /// (states of `fold` rows).
     #[cfg(test)]
-    fn tamper_cell(&self, start: usize, mut trace: Trace) -> Trace {
-        let Some(tamper) = self.tamper.filter(|t| !t.recompute && t.row >= start) else {
+    fn tamper_cell(&self, start: usize, fold: usize, mut trace: Trace) -> Trace {
+        let Some(tamper) = self
+            .tamper
+            .filter(|t| !t.recompute && t.row >= start && (t.row - start).is_multiple_of(fold))
+        else {
             return trace;
         };
-        let offset = tamper.row - start;
+        let offset = (tamper.row - start) / fold;
         let value = match tamper.lane {
             Some(lane) => trace.cells.get_mut(offset).and_then(|r| r.get_mut(lane)),
             None => trace.aux.get_mut(offset),
@@ -540,21 +590,17 @@ fn full_round_gate(
 ) {
     let params = PoseidonParams::get(selectors.arity);
     let width = params.width();
+    let c = columns.state.len();
+    let fold = fold(width, c);
     meta.create_gate(format!("poseidon full round t={width}"), |vc| {
         let q = vc.query_selector(selectors.full);
-        let state = columns.state.iter().take(width);
-        let e: Vec<Expression<Fr>> = state
-            .clone()
-            .zip(&columns.round_constants)
-            .map(|(s, c)| {
-                vc.query_advice(*s, Rotation::cur()) + vc.query_fixed(*c, Rotation::cur())
-            })
+        let e = round_inputs(vc, columns, width);
+        let squares: Vec<Expression<Fr>> = (0..width)
+            .map(|j| vc.query_advice(columns.state[place(j, c).0], rotation(j, c, fold)))
             .collect();
-        let squares: Vec<Expression<Fr>> = state
-            .clone()
-            .map(|s| vc.query_advice(*s, Rotation::next()))
+        let next: Vec<Expression<Fr>> = (0..width)
+            .map(|j| vc.query_advice(columns.state[place(j, c).0], rotation(j, c, 2 * fold)))
             .collect();
-        let next: Vec<Expression<Fr>> = state.map(|s| vc.query_advice(*s, Rotation(2))).collect();
         let sbox: Vec<Expression<Fr>> = e
             .iter()
             .zip(&squares)
@@ -581,18 +627,13 @@ fn partial_round_gate(
 ) {
     let params = PoseidonParams::get(selectors.arity);
     let width = params.width();
+    let c = columns.state.len();
+    let fold = fold(width, c);
     meta.create_gate(format!("poseidon partial round t={width}"), |vc| {
         let q = vc.query_selector(selectors.partial);
-        let state = columns.state.iter().take(width);
-        let e: Vec<Expression<Fr>> = state
-            .clone()
-            .zip(&columns.round_constants)
-            .map(|(s, c)| {
-                vc.query_advice(*s, Rotation::cur()) + vc.query_fixed(*c, Rotation::cur())
-            })
-            .collect();
-        let next: Vec<Expression<Fr>> = state
-            .map(|s| vc.query_advice(*s, Rotation::next()))
+        let e = round_inputs(vc, columns, width);
+        let next: Vec<Expression<Fr>> = (0..width)
+            .map(|j| vc.query_advice(columns.state[place(j, c).0], rotation(j, c, fold)))
             .collect();
         let aux = vc.query_advice(columns.aux, Rotation::cur());
         let e0 = e.first().cloned().unwrap_or(Expression::Constant(Fr::ZERO));
@@ -610,6 +651,22 @@ fn partial_round_gate(
             .chain(mix_checks)
             .collect::<Vec<_>>()
     });
+}
+
+/// `e_j = s_j + c_j` for the state (and its round constants) starting at the gate's row.
+fn round_inputs(
+    vc: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>,
+    columns: &PoseidonColumns,
+    width: usize,
+) -> Vec<Expression<Fr>> {
+    let c = columns.state.len();
+    (0..width)
+        .map(|j| {
+            let (column, _) = place(j, c);
+            vc.query_advice(columns.state[column], rotation(j, c, 0))
+                + vc.query_fixed(columns.round_constants[column], rotation(j, c, 0))
+        })
+        .collect()
 }
 
 /// `sum_j row[j] * terms[j]`.
@@ -660,6 +717,8 @@ mod tests {
     #[derive(Clone, Debug, Default)]
     struct TestParams {
         arities: Vec<Arity>,
+        /// State columns (default: the widest state, one row per state).
+        lanes: Option<usize>,
     }
 
     #[derive(Clone, Debug)]
@@ -667,6 +726,7 @@ mod tests {
         inputs: Vec<Fr>,
         ops: Vec<Op>,
         arities: Vec<Arity>,
+        lanes: Option<usize>,
         tamper: Option<Tamper>,
         capacity: usize,
         /// Digests the witness produced during the last synthesis.
@@ -717,6 +777,7 @@ mod tests {
         fn params(&self) -> TestParams {
             TestParams {
                 arities: self.arities.clone(),
+                lanes: self.lanes,
             }
         }
 
@@ -725,6 +786,7 @@ mod tests {
                 meta,
                 TestParams {
                     arities: vec![Arity::TWO, Arity::MAX],
+                    lanes: None,
                 },
             )
         }
@@ -734,7 +796,10 @@ mod tests {
             params: TestParams,
         ) -> TestConfig {
             let max = params.arities.iter().copied().max().unwrap_or(Arity::MAX);
-            let columns = PoseidonColumns::new(meta, max);
+            let columns = match params.lanes {
+                Some(lanes) => PoseidonColumns::with_lanes(meta, lanes),
+                None => PoseidonColumns::new(meta, max),
+            };
             let poseidon = PoseidonChip::configure(meta, columns, &params.arities)
                 .expect("fresh columns are wide enough");
             let input = meta.advice_column();
@@ -774,6 +839,7 @@ mod tests {
             inputs,
             ops,
             arities: arities.to_vec(),
+            lanes: None,
             tamper: None,
             capacity: CAPACITY,
             digests: RefCell::new(Vec::new()),
@@ -838,19 +904,107 @@ mod tests {
     }
 
     #[test]
-    fn rows_per_permutation_matches_layout() {
-        assert_eq!(PoseidonChip::rows_per_permutation(Arity::MAX), PER);
-        assert_eq!(PoseidonChip::rows_per_permutation(Arity::TWO), 74);
-        assert_eq!(PoseidonChip::rows_for_hash(0), PER);
-        assert_eq!(PoseidonChip::rows_for_hash(15), PER);
-        assert_eq!(PoseidonChip::rows_for_hash(16), 2 * PER);
+    fn rows_per_permutation_matches_layout() -> anyhow::Result<()> {
+        let chip = |lanes: usize| -> anyhow::Result<PoseidonChip> {
+            let mut cs = ConstraintSystem::<Fr>::default();
+            let columns = PoseidonColumns::with_lanes(&mut cs, lanes);
+            let config = PoseidonChip::configure(&mut cs, columns, &[Arity::TWO, Arity::MAX])?;
+            Ok(PoseidonChip::construct(config))
+        };
+        let wide = chip(17)?;
+        assert_eq!(wide.rows_per_permutation(Arity::MAX), PER);
+        assert_eq!(wide.rows_per_permutation(Arity::TWO), 74);
+        assert_eq!(wide.rows_for_hash(0), PER);
+        assert_eq!(wide.rows_for_hash(15), PER);
+        assert_eq!(wide.rows_for_hash(16), 2 * PER);
+        // Folded: 8 lanes hold a 17-wide state in 3 rows, a 3-wide one in 1.
+        let narrow = chip(8)?;
+        assert_eq!(narrow.config().fold(Arity::MAX), 3);
+        assert_eq!(narrow.rows_per_permutation(Arity::MAX), 3 * PER);
+        assert_eq!(narrow.rows_per_permutation(Arity::TWO), 74);
+        assert_eq!(chip(1)?.rows_per_permutation(Arity::MAX), 17 * PER);
         for arity in Arity::all() {
             let params = PoseidonParams::get(arity);
             assert_eq!(
                 row_kinds(params).len(),
-                PoseidonChip::rows_per_permutation(arity)
+                PoseidonChip::states_per_permutation(arity)
             );
         }
+        Ok(())
+    }
+
+    /// `hash_many` over 17 elements with states folded over `lanes` columns.
+    fn chain17_folded(lanes: usize) -> TestCircuit {
+        TestCircuit {
+            lanes: Some(lanes),
+            ..chain17()
+        }
+    }
+
+    #[test]
+    fn folded_states_match_native_and_circomlibjs() -> anyhow::Result<()> {
+        // Two permutations fit the test circuit down to 5 lanes (4 rows per state); one
+        // permutation down to 2 lanes (9 rows per state).
+        for lanes in [16, 8, 6, 5] {
+            let c = chain17_folded(lanes);
+            let expected = native::hash_many(&many_inputs(17));
+            assert_eq!(verify(&c, vec![expected])?, Ok(()), "lanes {lanes}");
+            assert!(verify(&c, vec![expected + Fr::ONE])?.is_err());
+        }
+        for lanes in [3, 2] {
+            let c = TestCircuit {
+                lanes: Some(lanes),
+                ..circuit(
+                    one_to(16),
+                    vec![Op::Fixed(0..16)],
+                    &[Arity::TWO, Arity::MAX],
+                )
+            };
+            let expected = fr(FIXED_1_TO_N[15])?;
+            assert_eq!(verify(&c, vec![expected])?, Ok(()), "lanes {lanes}");
+            let two = TestCircuit {
+                lanes: Some(lanes),
+                ..circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::TWO, Arity::MAX])
+            };
+            assert_eq!(verify(&two, vec![fr(FIXED_1_TO_N[1])?])?, Ok(()));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn folded_tampering_fails() -> anyhow::Result<()> {
+        // 8 lanes: states of 3 rows; lane 16 sits alone in a state's third row.
+        let c = chain17_folded(8);
+        let f = 3;
+        let per = PER * f;
+        // State cells (recomputed or not): after the first full round, inside the partial
+        // rounds, in the second permutation, and lane 16 (third row of its state).
+        for (state, lane) in [(2, 9), (FIRST_PARTIAL + 10, 3), (FIRST_PARTIAL + 68, 16)] {
+            for (start, recompute) in [(0, false), (0, true), (per, true)] {
+                let row = start + state * f;
+                let result = verify_own_output(&tampered(&c, row, Some(lane), recompute))?;
+                assert!(
+                    gate_failure(&result),
+                    "state {state} lane {lane} start {start}: {result:?}"
+                );
+            }
+        }
+        // Squares (second row of a squares block) and the auxiliary cell.
+        for (state, lane) in [(1, Some(12)), (FIRST_PARTIAL + 5, None)] {
+            let result = verify_own_output(&tampered(&c, state * f, lane, false))?;
+            assert!(
+                gate_failure(&result),
+                "state {state} lane {lane:?}: {result:?}"
+            );
+        }
+        // Output digest and copied inputs of the second permutation.
+        let result = verify_own_output(&tampered(&c, per - f, Some(0), false))?;
+        assert!(gate_failure(&result), "{result:?}");
+        for lane in [1, 3, 9] {
+            let result = verify_own_output(&tampered(&c, per, Some(lane), false))?;
+            assert!(result.is_err(), "input lane {lane}: {result:?}");
+        }
+        Ok(())
     }
 
     #[test]
@@ -1018,12 +1172,27 @@ mod tests {
 
         let mut cs = ConstraintSystem::<Fr>::default();
         let columns = PoseidonColumns::new(&mut cs, Arity::TWO);
-        let narrow = PoseidonChip::configure(&mut cs, columns.clone(), &[Arity::MAX]);
+        let no_state = PoseidonColumns {
+            state: Vec::new(),
+            ..columns.clone()
+        };
         assert!(matches!(
-            narrow,
+            PoseidonChip::configure(&mut cs, no_state, &[Arity::MAX]),
             Err(CircuitError::InvalidParams {
                 parameter: "poseidon state columns",
-                value: 3,
+                value: 0,
+                ..
+            })
+        ));
+        let few_constants = PoseidonColumns {
+            round_constants: columns.round_constants[..2].to_vec(),
+            ..columns.clone()
+        };
+        assert!(matches!(
+            PoseidonChip::configure(&mut cs, few_constants, &[Arity::MAX]),
+            Err(CircuitError::InvalidParams {
+                parameter: "poseidon round-constant columns",
+                value: 2,
                 ..
             })
         ));
@@ -1044,8 +1213,12 @@ mod tests {
         let fixed: Vec<Column<Fixed>> = (0..21).map(|_| cs.fixed_column()).collect();
         let constants = cs.fixed_column();
         cs.enable_constant(constants);
-        assert!(PoseidonColumns::shared(&mut cs, &lanes[..16], acc, &fixed, Arity::MAX).is_err());
+        assert!(PoseidonColumns::shared(&mut cs, &lanes[..0], acc, &fixed, Arity::MAX).is_err());
         assert!(PoseidonColumns::shared(&mut cs, &lanes, acc, &fixed[..16], Arity::MAX).is_err());
+        // Fewer lanes than the state width: states fold, as many round-constant columns.
+        let folded = PoseidonColumns::shared(&mut cs, &lanes[..8], acc, &fixed, Arity::MAX)?;
+        assert_eq!(folded.state, lanes[..8]);
+        assert_eq!(folded.round_constants, fixed[..8]);
         let columns = PoseidonColumns::shared(&mut cs, &lanes, acc, &fixed, Arity::MAX)?;
         assert_eq!(columns.constants, constants);
         assert_eq!(columns.state, lanes[..17]);

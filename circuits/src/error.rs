@@ -93,13 +93,20 @@ pub enum CircuitError {
     /// `2^max_k` rows.
     #[error(
         "no layout fits within {column_budget} advice columns and k <= {max_k} \
-         (a hashed input, output or weights alone needs 18 advice columns for Poseidon; raise the column budget)"
+         (the narrowest candidate has 8 lanes plus the accumulator and range columns, about 10 advice \
+         columns; raise the column budget)"
     )]
     NoFeasiblePlan {
         /// Most advice columns allowed.
         column_budget: usize,
         /// Largest circuit size considered.
         max_k: u32,
+    },
+    /// A planner goal name that is not `prove`, `balanced` or `gas`.
+    #[error("unknown plan goal {got:?}: expected prove, balanced or gas")]
+    UnknownPlanGoal {
+        /// The name given (at most 32 characters of it).
+        got: String,
     },
     /// A public instance value is not what the instance layout expects (e.g. an output that is
     /// not an integer of the model's activation range).

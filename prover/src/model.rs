@@ -18,7 +18,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zkgrid_circuits::model::{
-    decode_output, instances, plan, CircuitSettings, ModelWitness, Plan, Visibility,
+    decode_output, instances, plan_with, CircuitSettings, ModelWitness, Plan, PlanGoal, Visibility,
 };
 use zkgrid_circuits::{ModelCircuit, LAYOUT_VERSION};
 use zkgrid_models::execute::{argmax, dequantize, execute};
@@ -54,6 +54,8 @@ pub struct SetupOptions {
     pub visibility: Visibility,
     /// Advice-column budget for the planner.
     pub column_budget: usize,
+    /// What the planner optimizes (proving time, verifier gas, or the balance of both).
+    pub goal: PlanGoal,
     /// The SRS.
     pub srs: SrsChoice,
 }
@@ -63,6 +65,7 @@ impl Default for SetupOptions {
         SetupOptions {
             visibility: Visibility::PUBLIC,
             column_budget: DEFAULT_COLUMN_BUDGET,
+            goal: PlanGoal::default(),
             srs: SrsChoice::Dev,
         }
     }
@@ -163,6 +166,7 @@ fn plan_digest(opts: &SetupOptions) -> Result<String> {
     let key = serde_json::json!({
         "visibility": opts.visibility,
         "column_budget": opts.column_budget,
+        "goal": opts.goal,
         "planner": env!("CARGO_PKG_VERSION"),
         "planner_version": zkgrid_circuits::model::plan::PLANNER_VERSION,
         "layout": LAYOUT_VERSION,
@@ -250,7 +254,7 @@ pub fn setup_with(
         match read_plan(&plan_path) {
             Some(p) => Ok(p),
             None => {
-                let p = plan(model, opts.visibility, opts.column_budget)?;
+                let p = plan_with(model, opts.visibility, opts.column_budget, opts.goal)?;
                 write_json(&plan_path, &p)?;
                 Ok(p)
             }

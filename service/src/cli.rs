@@ -159,6 +159,29 @@ pub enum OutputVis {
     Hashed,
 }
 
+/// What the layout planner optimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Optimize {
+    /// Fastest proving, whatever the on-chain verifier costs.
+    Prove,
+    /// Cheapest verifier among layouts at most 2× slower to prove (estimated) than the
+    /// fastest.
+    #[default]
+    Balanced,
+    /// Cheapest on-chain verifier (fewest commitments), whatever proving costs.
+    Gas,
+}
+
+impl From<Optimize> for zkgrid_circuits::model::PlanGoal {
+    fn from(o: Optimize) -> Self {
+        match o {
+            Optimize::Prove => Self::Prove,
+            Optimize::Balanced => Self::Balanced,
+            Optimize::Gas => Self::Gas,
+        }
+    }
+}
+
 /// Weights visibility flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum WeightsVis {
@@ -187,6 +210,10 @@ pub struct SetupArgs {
     /// Most advice columns the layout may use (more: faster proving, more on-chain gas).
     #[arg(long, default_value_t = 48)]
     pub column_budget: usize,
+    /// What the layout planner optimizes within the budget: proving time, on-chain
+    /// verification gas, or the cheapest verifier at most 2× slower to prove than the fastest.
+    #[arg(long, value_enum, default_value_t = Optimize::Balanced)]
+    pub optimize: Optimize,
     /// SRS: a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,
@@ -320,6 +347,9 @@ pub struct EvmDeployArgs {
     /// Most advice columns the layout may use (with MODEL).
     #[arg(long, default_value_t = 48)]
     pub column_budget: usize,
+    /// What the layout planner optimizes (with MODEL; must match the proofs' setup).
+    #[arg(long, value_enum, default_value_t = Optimize::Balanced)]
+    pub optimize: Optimize,
     /// SRS (with MODEL): a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,

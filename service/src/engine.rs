@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use zkgrid_circuits::model::{
-    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, Visibility,
-    WeightsVisibility,
+    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, PlanGoal,
+    Visibility, WeightsVisibility,
 };
 use zkgrid_models::compile::CompiledModel;
 use zkgrid_models::{ModelError, QuantizedModel};
@@ -79,6 +79,10 @@ pub struct ModelOptions {
     pub weights_visibility: WeightsVisibility,
     /// Most advice columns the layout may use.
     pub column_budget: usize,
+    /// What the layout planner optimizes: `prove`, `balanced` (default) or `gas`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "balanced")]
+    pub optimize: PlanGoal,
 }
 
 impl Default for ModelOptions {
@@ -88,6 +92,7 @@ impl Default for ModelOptions {
             output_visibility: OutputVisibility::Public,
             weights_visibility: WeightsVisibility::Fixed,
             column_budget: DEFAULT_COLUMN_BUDGET,
+            optimize: PlanGoal::default(),
         }
     }
 }
@@ -107,7 +112,12 @@ impl ModelOptions {
         &self,
         model: &QuantizedModel,
     ) -> Result<Option<u64>, zkgrid_circuits::CircuitError> {
-        let p = zkgrid_circuits::model::plan(model, self.visibility(), self.column_budget)?;
+        let p = zkgrid_circuits::model::plan_with(
+            model,
+            self.visibility(),
+            self.column_budget,
+            self.optimize,
+        )?;
         Ok(estimate_proving_memory(&CircuitShape::from_plan(&p.shape))
             .ok()
             .map(|m| m.total_bytes))
@@ -302,6 +312,7 @@ impl Engine {
         let setup = SetupOptions {
             visibility: opts.visibility(),
             column_budget: opts.column_budget,
+            goal: opts.optimize,
             srs: self.srs.clone(),
         };
         let keys = Arc::new(setup_with(&self.data_dir, &model.model, &setup, progress)?);

@@ -48,7 +48,7 @@ use zkgrid_models::QuantizedModel;
 
 pub use config::ModelCircuitConfig;
 pub use instances::{commitment, decode_output, instances, recipient_from_address, InstanceLayout};
-pub use plan::{plan, shape, CircuitShape, Plan};
+pub use plan::{plan, plan_with, shape, CircuitShape, Plan, PlanGoal};
 pub use settings::{
     CircuitSettings, InputVisibility, OutputVisibility, Visibility, WeightsVisibility,
 };

@@ -1,16 +1,23 @@
 //! Automatic choice of the circuit size `k` and of the column pool.
 //!
-//! [`plan`] tries every pool in a small grid (lanes `W ∈ {8, 16, 32, 64, 128}`, range slots
+//! [`plan`] tries every pool in a small grid (lanes `W` in [`LANE_CANDIDATES`], range slots
 //! `S ∈ {1, 2, 4, 8}`, limbs per slot = `⌈required range bits / 8⌉`), counts the rows of each
 //! layout exactly (the real layout code run against a discarding backend) together with its
-//! table rows, takes the smallest `k` that holds them, and picks the layout with the lowest
-//! estimated proving time ([`CircuitShape::proving_cost`]) among those within the advice-column
-//! budget; ties go to fewer committed columns (advice columns plus three per lookup argument:
-//! permuted input, permuted table and product), then fewer fixed columns.
+//! table rows, takes the smallest `k` that holds them, and picks, among the layouts within the
+//! advice-column budget, the one that best serves the [`PlanGoal`]:
 //!
-//! The budget is the on-chain trade-off: every committed column and every fixed column is one
-//! more elliptic-curve multiplication (and one more opened evaluation) in the verifier, so a
-//! smaller budget buys cheaper verification with a longer proof time.
+//! * [`PlanGoal::Prove`]: the lowest estimated proving time ([`CircuitShape::proving_cost`]);
+//!   ties go to fewer committed columns (advice columns plus three per lookup argument:
+//!   permuted input, permuted table and product), then fewer fixed columns;
+//! * [`PlanGoal::Gas`]: the fewest verifier commitments
+//!   ([`CircuitShape::verifier_commitments`]), then the lowest proving cost;
+//! * [`PlanGoal::Balanced`] (the default): the fewest verifier commitments among the layouts
+//!   whose estimated proving cost is at most [`BALANCED_SLACK`] times the fastest one's.
+//!
+//! Both the goal and the budget are the on-chain trade-off: every committed column and every
+//! fixed column is one more elliptic-curve multiplication (≈ 6–8k gas with its opened
+//! evaluation) in the verifier, so fewer columns buy cheaper verification with a taller circuit
+//! and a longer proof time.
 //!
 //! [`CircuitShape`] reports the numbers a proving-cost estimate needs (rows, columns,
 //! lookups, degree); the prover crate turns them into time and memory.
@@ -30,14 +37,59 @@ use crate::error::CircuitError;
 
 /// Version of the planner's choice: bumped whenever [`plan()`] may choose differently for the
 /// same model and options (other candidates or cost model), so that cached plans are redone.
-/// 2: 17 lanes are a candidate.
-pub const PLANNER_VERSION: u32 = 2;
+/// 2: 17 lanes are a candidate. 3: the goal ([`PlanGoal`], default balanced); Poseidon folds
+/// into pools narrower than its state.
+pub const PLANNER_VERSION: u32 = 3;
 
-/// Lane widths the planner tries. 17 is the width of the 16-input Poseidon state: with 17
-/// lanes a hashed input/output/weights circuit shares the pool's columns with Poseidon instead
-/// of adding its own 18 advice and 17 fixed columns (zoo mlp_small with a hashed input: 23
-/// instead of 32 advice columns at the same k, 17% less verifier gas).
-pub const LANE_CANDIDATES: [usize; 6] = [8, 16, 17, 32, 64, 128];
+/// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
+/// the fastest one, and among them takes the cheapest to verify.
+pub const BALANCED_SLACK: f64 = 2.0;
+
+/// What [`plan_with`] optimizes among the layouts within the column budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanGoal {
+    /// Fastest estimated proving, whatever the verifier costs.
+    Prove,
+    /// Fewest verifier commitments among layouts at most [`BALANCED_SLACK`]× slower to prove
+    /// than the fastest.
+    #[default]
+    Balanced,
+    /// Fewest verifier commitments (cheapest on-chain verification), whatever proving costs.
+    Gas,
+}
+
+impl PlanGoal {
+    /// The goal's name as the CLI and the REST API spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PlanGoal::Prove => "prove",
+            PlanGoal::Balanced => "balanced",
+            PlanGoal::Gas => "gas",
+        }
+    }
+}
+
+impl std::str::FromStr for PlanGoal {
+    type Err = CircuitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "prove" => Ok(PlanGoal::Prove),
+            "balanced" => Ok(PlanGoal::Balanced),
+            "gas" => Ok(PlanGoal::Gas),
+            _ => Err(CircuitError::UnknownPlanGoal {
+                got: s.chars().take(32).collect(),
+            }),
+        }
+    }
+}
+
+/// Lane widths the planner tries. Poseidon (hashed input, output or weights) always shares the
+/// pool's lanes; 17 is the width of its 16-input state, so at 17 lanes a state is one row,
+/// with 9 (or 12) lanes over two rows, with 6 or 8 over three (see
+/// [`crate::poseidon::PoseidonChip`]). Narrow pools mean fewer commitments for the verifier.
+pub const LANE_CANDIDATES: [usize; 9] = [6, 8, 9, 12, 16, 17, 32, 64, 128];
 /// Range slots per row the planner tries (at most the lane count).
 pub const RANGE_SLOT_CANDIDATES: [usize; 4] = [1, 2, 4, 8];
 
@@ -191,12 +243,22 @@ pub fn smallest_k(rows: usize, blinding_rows: usize) -> Option<u32> {
 }
 
 /// Picks `k` and the column pool for `model` under `visibility` with at most `column_budget`
-/// advice columns: lowest [`CircuitShape::proving_cost`], then fewest committed columns, then
-/// fewest fixed columns.
+/// advice columns, for the default goal ([`PlanGoal::Balanced`]).
 pub fn plan(
     model: &QuantizedModel,
     visibility: Visibility,
     column_budget: usize,
+) -> Result<Plan, CircuitError> {
+    plan_with(model, visibility, column_budget, PlanGoal::default())
+}
+
+/// Picks `k` and the column pool for `model` under `visibility` with at most `column_budget`
+/// advice columns, serving `goal` (see the module documentation).
+pub fn plan_with(
+    model: &QuantizedModel,
+    visibility: Visibility,
+    column_budget: usize,
+    goal: PlanGoal,
 ) -> Result<Plan, CircuitError> {
     model.validate()?;
     check_supported(model)?;
@@ -206,7 +268,7 @@ pub fn plan(
         .max(1);
     let shared = Arc::new(model.clone());
     let lookup_table = uses_lookup_table(model);
-    let mut best: Option<Plan> = None;
+    let mut feasible: Vec<Plan> = Vec::new();
     for lanes in LANE_CANDIDATES
         .into_iter()
         .filter(|l| !lookup_table || *l >= 8)
@@ -224,20 +286,13 @@ pub fn plan(
             };
             candidate.k = k;
             candidate.usable_rows = (1usize << k).saturating_sub(candidate.blinding_rows + 1);
-            let key = |s: &CircuitShape| (s.proving_cost(), s.committed_columns(), s.fixed_columns);
-            let better = best.as_ref().is_none_or(|b| {
-                key(&candidate)
-                    .partial_cmp(&key(&b.shape))
-                    .is_some_and(|o| o.is_lt())
+            feasible.push(Plan {
+                settings: CircuitSettings { k, ..settings },
+                shape: candidate,
             });
-            if better {
-                best = Some(Plan {
-                    settings: CircuitSettings { k, ..settings },
-                    shape: candidate,
-                });
-            }
         }
     }
+    let best = choose(&feasible, goal);
     let chosen = best.ok_or(CircuitError::NoFeasiblePlan {
         column_budget,
         max_k: CircuitSettings::MAX_K,
@@ -249,7 +304,39 @@ pub fn plan(
         range_slots = chosen.settings.params.range_slots,
         rows = chosen.shape.rows_used,
         advice = chosen.shape.advice_columns,
+        commitments = chosen.shape.verifier_commitments(),
+        goal = goal.as_str(),
         "model circuit planned"
     );
     Ok(chosen)
+}
+
+/// The plan among `feasible` that best serves `goal`; the first of equals (candidates come in
+/// a fixed order, so the choice is deterministic).
+fn choose(feasible: &[Plan], goal: PlanGoal) -> Option<Plan> {
+    let fastest = feasible
+        .iter()
+        .map(|p| p.shape.proving_cost())
+        .min_by(f64::total_cmp)?;
+    let prove_key = |s: &CircuitShape| (s.proving_cost(), s.committed_columns(), s.fixed_columns);
+    let gas_key = |s: &CircuitShape| (s.verifier_commitments(), s.proving_cost());
+    let mut best: Option<&Plan> = None;
+    for p in feasible {
+        if goal == PlanGoal::Balanced && p.shape.proving_cost() > BALANCED_SLACK * fastest {
+            continue;
+        }
+        let better = best.is_none_or(|b| {
+            let order = match goal {
+                PlanGoal::Prove => prove_key(&p.shape).partial_cmp(&prove_key(&b.shape)),
+                PlanGoal::Balanced | PlanGoal::Gas => {
+                    gas_key(&p.shape).partial_cmp(&gas_key(&b.shape))
+                }
+            };
+            order.is_some_and(|o| o.is_lt())
+        });
+        if better {
+            best = Some(p);
+        }
+    }
+    best.copied()
 }

@@ -3,7 +3,8 @@
 use anyhow::{anyhow, ensure};
 use halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_circuits::model::{
-    instances, plan, shape, CircuitSettings, InputVisibility, OutputVisibility, Visibility,
+    instances, plan, plan_with, shape, CircuitSettings, InputVisibility, OutputVisibility,
+    PlanGoal, Visibility,
 };
 use zkgrid_circuits::{CircuitError, ModelCircuit, ModelWitness};
 use zkgrid_models::{execute, zoo};
@@ -110,5 +111,100 @@ fn budgets_are_respected() -> anyhow::Result<()> {
             ..
         })
     ));
+    Ok(())
+}
+
+#[test]
+fn goals_trade_proving_time_for_verifier_commitments() -> anyhow::Result<()> {
+    let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+    for name in ["mlp_tiny", "mlp_small", "cnn_small"] {
+        let model = zoo_model(name)?;
+        for visibility in [Visibility::PUBLIC, hashed] {
+            let [prove, balanced, gas] = [PlanGoal::Prove, PlanGoal::Balanced, PlanGoal::Gas]
+                .map(|goal| plan_with(&model, visibility, BUDGET, goal));
+            let (prove, balanced, gas) = (prove?.shape, balanced?.shape, gas?.shape);
+            println!(
+                "{name} {:?}: commitments prove/balanced/gas {}/{}/{}, cost {:.0}/{:.0}/{:.0}",
+                visibility.input,
+                prove.verifier_commitments(),
+                balanced.verifier_commitments(),
+                gas.verifier_commitments(),
+                prove.proving_cost(),
+                balanced.proving_cost(),
+                gas.proving_cost()
+            );
+            ensure!(gas.verifier_commitments() <= balanced.verifier_commitments());
+            ensure!(balanced.verifier_commitments() <= prove.verifier_commitments());
+            ensure!(prove.proving_cost() <= balanced.proving_cost());
+            ensure!(prove.proving_cost() <= gas.proving_cost());
+            ensure!(
+                balanced.proving_cost()
+                    <= zkgrid_circuits::model::plan::BALANCED_SLACK * prove.proving_cost(),
+                "{name}: balanced beyond the slack"
+            );
+        }
+    }
+    // The default is balanced; names round-trip and a wrong one is a typed error.
+    let model = zoo_model("mlp_tiny")?;
+    ensure!(
+        plan(&model, hashed, BUDGET)? == plan_with(&model, hashed, BUDGET, PlanGoal::Balanced)?
+    );
+    for goal in [PlanGoal::Prove, PlanGoal::Balanced, PlanGoal::Gas] {
+        ensure!(goal.as_str().parse::<PlanGoal>()? == goal);
+    }
+    ensure!(matches!(
+        "fast".parse::<PlanGoal>(),
+        Err(CircuitError::UnknownPlanGoal { .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn narrowest_hashed_layout_folds_poseidon_and_stays_sound() -> anyhow::Result<()> {
+    // The gas goal puts mlp_tiny's hashed input and output on 6 lanes: each 17-wide Poseidon
+    // state folds over 3 rows of the pool.
+    let model = zoo_model("mlp_tiny")?;
+    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
+    let p = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?;
+    ensure!(
+        p.settings.params.lanes < 17,
+        "expected a folded layout, got {} lanes",
+        p.settings.params.lanes
+    );
+    let n: usize = model.input.shape.iter().product();
+    let input: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 200 - 100).collect();
+    let output = execute(&model, &input)?.output().to_vec();
+    let recipient = Fr::from(11u64);
+    let circuit = ModelCircuit::new(
+        &model,
+        p.settings,
+        Some(ModelWitness {
+            input: input.clone(),
+            recipient,
+        }),
+    )?;
+    let public = instances(&model, visibility, &input, &output, recipient)?;
+    mock(&circuit, public.clone())?.map_err(|e| anyhow!(e))?;
+    // Any changed public value (input hash, output hash, recipient) is rejected.
+    for i in 0..public.len() {
+        let mut wrong = public.clone();
+        wrong[i] += Fr::from(1u64);
+        ensure!(
+            crate::common::rejected(&circuit, wrong),
+            "instance {i} changed and still accepted"
+        );
+    }
+    // So is a different input behind the same public hash.
+    let mut other = input.clone();
+    other[0] += 1;
+    let lying = ModelCircuit::new(
+        &model,
+        p.settings,
+        Some(ModelWitness {
+            input: other,
+            recipient,
+        }),
+    )?;
+    ensure!(crate::common::rejected(&lying, public));
     Ok(())
 }

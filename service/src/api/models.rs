@@ -6,7 +6,9 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::{Extension, Json};
-use zkgrid_circuits::model::{CircuitShape, InputVisibility, OutputVisibility, WeightsVisibility};
+use zkgrid_circuits::model::{
+    CircuitShape, InputVisibility, OutputVisibility, PlanGoal, WeightsVisibility,
+};
 use zkgrid_models::compile::CompiledModel;
 use zkgrid_models::input::{parse_samples, parse_single};
 use zkgrid_models::onnx::{import_onnx, MAX_ONNX_BYTES};
@@ -26,7 +28,7 @@ use crate::state::AppState;
 use crate::store::{JobState, ModelRecord, ModelStatus, NewModel, NewProveJob, Tenant};
 
 const FORM_FIELDS: &str = "onnx, calibration, name, input_visibility, output_visibility, \
-    weights_visibility, column_budget, bits, weight_bits, headroom_bits, table_bits";
+    weights_visibility, column_budget, optimize, bits, weight_bits, headroom_bits, table_bits";
 
 /// The parsed upload form.
 struct Upload {
@@ -108,6 +110,10 @@ async fn read_form(mut mp: Multipart, limit: usize) -> Result<Upload, ApiError> 
                     enum_field::<WeightsVisibility>(&name, &data, "fixed, hashed")?
             }
             "column_budget" => form.options.column_budget = number_field(&name, &data)?,
+            "optimize" => {
+                form.options.optimize =
+                    enum_field::<PlanGoal>(&name, &data, "prove, balanced, gas")?
+            }
             "bits" => form.quant.bits = number_field(&name, &data)?,
             "weight_bits" => form.quant.weight_bits = number_field(&name, &data)?,
             "headroom_bits" => form.quant.headroom_bits = number_field(&name, &data)?,

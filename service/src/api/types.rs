@@ -27,6 +27,10 @@ pub struct ModelUpload {
     pub weights_visibility: Option<String>,
     /// Most advice columns the circuit layout may use (default 48).
     pub column_budget: Option<usize>,
+    /// What the layout planner optimizes: `prove` (fastest proving), `gas` (cheapest
+    /// on-chain verifier) or `balanced` (default: the cheapest verifier at most 2× slower to
+    /// prove than the fastest).
+    pub optimize: Option<String>,
     /// Activation bit width (default 16).
     pub bits: Option<u32>,
     /// Weight bit width (default 16).

@@ -401,6 +401,7 @@ fn prepare_from_model(
         output_visibility: a.output_visibility,
         weights_visibility: a.weights_visibility,
         column_budget: a.column_budget,
+        optimize: a.optimize,
         srs: a.srs.clone(),
     };
     let c = load_compiled(model)?;

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use zkgrid_circuits::model::{
-    plan, recipient_from_address, InputVisibility, OutputVisibility, Visibility, WeightsVisibility,
+    plan_with, recipient_from_address, InputVisibility, OutputVisibility, Visibility,
+    WeightsVisibility,
 };
 use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
 use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
@@ -56,6 +57,7 @@ pub(crate) fn options(a: &SetupArgs) -> SetupOptions {
     SetupOptions {
         visibility: visibility(a),
         column_budget: a.column_budget,
+        goal: a.optimize.into(),
         srs: srs_choice(a.srs.as_deref()),
     }
 }
@@ -71,7 +73,8 @@ fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
 /// `zkgrid inspect`.
 pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     let c = load_compiled(&a.model)?;
-    let p = plan(&c.model, visibility(a), a.column_budget).context("planning the circuit")?;
+    let p = plan_with(&c.model, visibility(a), a.column_budget, a.optimize.into())
+        .context("planning the circuit")?;
     let s = p.shape;
     let mem = estimate_proving_memory(&CircuitShape::from_plan(&s))?;
     let weights_commitment = if p.settings.visibility.hashed_weights() {
@@ -83,7 +86,7 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     };
     if json {
         return print_json(
-            &serde_json::json!({"model_hash": c.model_hash, "settings": p.settings, "shape": s, "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
+            &serde_json::json!({"model_hash": c.model_hash, "goal": zkgrid_circuits::model::PlanGoal::from(a.optimize), "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
         );
     }
     println!(
@@ -93,6 +96,12 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
         c.model.macs()
     );
     let rows = vec![
+        vec![
+            "planner goal".into(),
+            zkgrid_circuits::model::PlanGoal::from(a.optimize)
+                .as_str()
+                .to_string(),
+        ],
         vec!["k".into(), s.k.to_string()],
         vec![
             "rows used / usable".into(),

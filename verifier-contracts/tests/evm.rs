@@ -607,3 +607,37 @@ fn wide_circuit_fits_eip170_and_verifies() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A real model layout against the reference: mlp_tiny with a Poseidon-hashed input plans onto
+/// 6 lanes, so every 17-wide Poseidon state folds over 3 rows (gates query up to 9 rows
+/// ahead) and the range checks' running-sum lookups take degree-2 inputs (a degree-5 system).
+#[test]
+fn folded_poseidon_model_matches_reference_and_rejects_mutations() -> anyhow::Result<()> {
+    let m = common::hashed::hashed_model("mlp_tiny")?;
+    assert!(
+        m.keys.plan.settings.params.lanes < 17,
+        "expected a folded layout"
+    );
+    assert_eq!(m.keys.keys.vk().cs().degree(), 5);
+    let mut proofs = Vec::new();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (proof, flat) = m.prove(&m.input, &[0x5a; 20])?;
+        proofs.push(proof);
+        instances = vec![flat];
+    }
+    let common::hashed::HashedModel { keys, .. } = m;
+    let f = Fixture {
+        srs: keys.srs,
+        keys: keys.keys,
+        instances,
+        proofs,
+        _dir: tempfile::tempdir()?,
+    };
+    let gas = differential::<RichCircuit>(&f)?;
+    println!(
+        "mlp_tiny (hashed input, folded Poseidon): ours {} gas, reference {} gas",
+        gas.ours, gas.reference
+    );
+    Ok(())
+}

@@ -60,9 +60,71 @@ impl Default for ModelParams {
     }
 }
 
+/// The optional chips a pool configures; the range, dense, rescale and ReLU chips always are.
+/// A chip that is not configured adds no selector (a fixed commitment) and no gate (constraint
+/// evaluation) to the verifier, and LeakyReLU and max need six lanes, the others at most four.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChipSet {
+    /// Addition and subtraction of activations.
+    pub arith: bool,
+    /// Multiplication / addition by per-element constants.
+    pub affine: bool,
+    /// Element-wise products of activations.
+    pub product: bool,
+    /// Max and argmax over windows.
+    pub max: bool,
+    /// LeakyReLU.
+    pub leaky: bool,
+}
+
+impl ChipSet {
+    /// Every chip.
+    pub const ALL: Self = Self {
+        arith: true,
+        affine: true,
+        product: true,
+        max: true,
+        leaky: true,
+    };
+    /// Only the chips that are always configured.
+    pub const NONE: Self = Self {
+        arith: false,
+        affine: false,
+        product: false,
+        max: false,
+        leaky: false,
+    };
+
+    /// Whether every chip of `other` is in `self`.
+    pub fn covers(&self, other: &ChipSet) -> bool {
+        (self.arith || !other.arith)
+            && (self.affine || !other.affine)
+            && (self.product || !other.product)
+            && (self.max || !other.max)
+            && (self.leaky || !other.leaky)
+    }
+
+    /// Fewest lanes these chips need: six with LeakyReLU or max, else four (ReLU and rescale).
+    pub fn min_lanes(&self) -> usize {
+        if self.leaky || self.max {
+            6
+        } else {
+            4
+        }
+    }
+}
+
+impl Default for ChipSet {
+    /// Every chip (what settings written before chip sets existed were configured with).
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 impl ModelParams {
-    /// Fewest lanes the chips support (LeakyReLU and max need six lanes per op).
-    pub const MIN_LANES: usize = 6;
+    /// Fewest lanes the chips support (ReLU and rescale need four lanes per op; LeakyReLU and
+    /// max six, see [`ChipSet::min_lanes`]).
+    pub const MIN_LANES: usize = 4;
     /// Most lanes accepted (a sanity bound, far above useful values).
     pub const MAX_LANES: usize = 256;
     /// Most limbs per range slot (64-bit checks).
@@ -83,7 +145,7 @@ impl ModelParams {
             return Err(CircuitError::InvalidParams {
                 parameter: "lanes",
                 value: self.lanes,
-                expected: "6..=256",
+                expected: "4..=256",
             });
         }
         if !(1..=self.lanes).contains(&self.range_slots) {
@@ -192,14 +254,16 @@ pub struct ModelConfig {
     pub rescale: RescaleConfig,
     /// ReLU and LeakyReLU.
     pub relu: ReluConfig,
-    /// Addition and subtraction of activations.
-    pub arith: ArithConfig,
-    /// Max and argmax over windows.
-    pub max: MaxConfig,
-    /// Multiplication / addition by per-element constants.
-    pub affine: AffineConfig,
-    /// Element-wise products of activations.
-    pub product: ProductConfig,
+    /// Addition and subtraction of activations (when configured).
+    pub arith: Option<ArithConfig>,
+    /// Max and argmax over windows (when configured).
+    pub max: Option<MaxConfig>,
+    /// Multiplication / addition by per-element constants (when configured).
+    pub affine: Option<AffineConfig>,
+    /// Element-wise products of activations (when configured).
+    pub product: Option<ProductConfig>,
+    /// The optional chips configured.
+    pub chips: ChipSet,
     /// Blinding rows halo2 reserves at the end of each column for this constraint system.
     pub blinding_factors: usize,
 }
@@ -213,16 +277,44 @@ impl ModelConfig {
         meta: &mut ConstraintSystem<F>,
         params: &ModelParams,
     ) -> Result<Self, CircuitError> {
+        Self::configure_with(meta, params, ChipSet::ALL)
+    }
+
+    /// Creates the pool and configures the always-present chips and those of `chips`.
+    pub fn configure_with<F: Field>(
+        meta: &mut ConstraintSystem<F>,
+        params: &ModelParams,
+        chips: ChipSet,
+    ) -> Result<Self, CircuitError> {
         params.validate()?;
+        if params.lanes < chips.min_lanes() {
+            return Err(CircuitError::InvalidParams {
+                parameter: "lanes",
+                value: params.lanes,
+                expected: "at least 6 lanes with LeakyReLU or max layers",
+            });
+        }
         let pool = ColumnPool::configure(meta, params);
         let range = RangeConfig::configure(meta, &pool, params)?;
         let dense = DenseConfig::configure(meta, &pool)?;
         let rescale = RescaleConfig::configure(meta, &pool, &range)?;
-        let relu = ReluConfig::configure(meta, &pool, &range)?;
-        let arith = ArithConfig::configure(meta, &pool, &range)?;
-        let max = MaxConfig::configure(meta, &pool, &range)?;
-        let affine = AffineConfig::configure(meta, &pool)?;
-        let product = ProductConfig::configure(meta, &pool)?;
+        let relu = ReluConfig::configure(meta, &pool, &range, chips.leaky)?;
+        let arith = chips
+            .arith
+            .then(|| ArithConfig::configure(meta, &pool, &range))
+            .transpose()?;
+        let max = chips
+            .max
+            .then(|| MaxConfig::configure(meta, &pool, &range))
+            .transpose()?;
+        let affine = chips
+            .affine
+            .then(|| AffineConfig::configure(meta, &pool))
+            .transpose()?;
+        let product = chips
+            .product
+            .then(|| ProductConfig::configure(meta, &pool))
+            .transpose()?;
         let blinding_factors = meta.blinding_factors();
         Ok(Self {
             params: *params,
@@ -235,6 +327,7 @@ impl ModelConfig {
             max,
             affine,
             product,
+            chips,
             blinding_factors,
         })
     }
@@ -293,25 +386,32 @@ impl ModelConfig {
         ReluChip::construct(self.relu.clone())
     }
 
-    /// The add / sub chip.
-    pub fn arith_chip<F: Field>(&self) -> ArithChip<F> {
-        ArithChip::construct(self.arith.clone())
+    /// The add / sub chip, if configured.
+    pub fn arith_chip<F: Field>(&self) -> Result<ArithChip<F>, CircuitError> {
+        configured(&self.arith, "add/sub").map(ArithChip::construct)
     }
 
-    /// The max / argmax chip.
-    pub fn max_chip<F: Field>(&self) -> MaxChip<F> {
-        MaxChip::construct(self.max.clone())
+    /// The max / argmax chip, if configured.
+    pub fn max_chip<F: Field>(&self) -> Result<MaxChip<F>, CircuitError> {
+        configured(&self.max, "max").map(MaxChip::construct)
     }
 
-    /// The multiply / add constant chip.
-    pub fn affine_chip<F: Field>(&self) -> AffineChip<F> {
-        AffineChip::construct(self.affine.clone())
+    /// The multiply / add constant chip, if configured.
+    pub fn affine_chip<F: Field>(&self) -> Result<AffineChip<F>, CircuitError> {
+        configured(&self.affine, "affine").map(AffineChip::construct)
     }
 
-    /// The element-wise product chip.
-    pub fn product_chip<F: Field>(&self) -> ProductChip<F> {
-        ProductChip::construct(self.product.clone())
+    /// The element-wise product chip, if configured.
+    pub fn product_chip<F: Field>(&self) -> Result<ProductChip<F>, CircuitError> {
+        configured(&self.product, "product").map(ProductChip::construct)
     }
+}
+
+/// A clone of an optional chip's configuration, or [`CircuitError::ChipNotConfigured`].
+fn configured<T: Clone>(config: &Option<T>, chip: &'static str) -> Result<T, CircuitError> {
+    config
+        .clone()
+        .ok_or(CircuitError::ChipNotConfigured { chip })
 }
 
 #[cfg(test)]
@@ -321,7 +421,7 @@ mod tests {
     #[test]
     fn params_validation() {
         assert!(ModelParams::default().validate().is_ok());
-        assert!(ModelParams::new(5, 1, 3).validate().is_err());
+        assert!(ModelParams::new(3, 1, 3).validate().is_err());
         assert!(ModelParams::new(8, 0, 3).validate().is_err());
         assert!(ModelParams::new(8, 9, 3).validate().is_err());
         assert!(ModelParams::new(8, 1, 0).validate().is_err());
@@ -330,5 +430,54 @@ mod tests {
         assert_eq!(p.fixed_columns(), 9);
         assert_eq!(p.range_fixed_columns(), 6);
         assert_eq!(p.max_range_bits(), 24);
+    }
+
+    #[test]
+    fn chip_sets_configure_only_what_they_name() -> anyhow::Result<()> {
+        use halo2_proofs::halo2curves::bn256::Fr;
+        let selectors = |chips: ChipSet, lanes: usize| -> anyhow::Result<(usize, ModelConfig)> {
+            let mut meta = ConstraintSystem::<Fr>::default();
+            let config =
+                ModelConfig::configure_with(&mut meta, &ModelParams::new(lanes, 1, 2), chips)?;
+            Ok((meta.num_selectors(), config))
+        };
+        let (all, _) = selectors(ChipSet::ALL, 8)?;
+        let (none, config) = selectors(ChipSet::NONE, 4)?;
+        // dense (2), rescale, relu only; every optional chip adds its selector.
+        assert_eq!(none, 4);
+        assert_eq!(all, 9);
+        assert!(matches!(
+            config.max_chip::<Fr>(),
+            Err(CircuitError::ChipNotConfigured { chip: "max" })
+        ));
+        assert!(matches!(
+            config.arith_chip::<Fr>(),
+            Err(CircuitError::ChipNotConfigured { .. })
+        ));
+        assert!(config.relu.q_leaky.is_none());
+        // LeakyReLU and max need six lanes.
+        for chips in [
+            ChipSet {
+                leaky: true,
+                ..ChipSet::NONE
+            },
+            ChipSet {
+                max: true,
+                ..ChipSet::NONE
+            },
+        ] {
+            assert_eq!(chips.min_lanes(), 6);
+            assert!(matches!(
+                selectors(chips, 4),
+                Err(e) if e.to_string().contains("lanes")
+            ));
+        }
+        assert!(ChipSet::ALL.covers(&ChipSet::NONE));
+        assert!(!ChipSet::NONE.covers(&ChipSet {
+            product: true,
+            ..ChipSet::NONE
+        }));
+        assert!(ModelParams::new(3, 1, 2).validate().is_err());
+        Ok(())
     }
 }

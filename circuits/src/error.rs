@@ -93,8 +93,8 @@ pub enum CircuitError {
     /// `2^max_k` rows.
     #[error(
         "no layout fits within {column_budget} advice columns and k <= {max_k} \
-         (the narrowest candidate has 8 lanes plus the accumulator and range columns, about 10 advice \
-         columns; raise the column budget)"
+         (the narrowest candidate has 4 lanes plus the accumulator and range columns, 6 advice \
+         columns, or 8 with LeakyReLU or max layers; raise the column budget)"
     )]
     NoFeasiblePlan {
         /// Most advice columns allowed.
@@ -116,6 +116,14 @@ pub enum CircuitError {
         index: usize,
         /// What the position should hold.
         what: &'static str,
+    },
+    /// A layer needs a chip the circuit's settings left out (settings made for another model).
+    #[error(
+        "the {chip} chip is not configured in this circuit (settings made for another model?)"
+    )]
+    ChipNotConfigured {
+        /// The chip.
+        chip: &'static str,
     },
     /// The circuit was configured with parameters that failed validation; see the logs.
     #[error("the circuit configuration failed")]

@@ -30,7 +30,7 @@ pub mod poseidon;
 #[cfg(test)]
 mod test_utils;
 
-pub use config::{ColumnPool, ModelConfig, ModelParams};
+pub use config::{ChipSet, ColumnPool, ModelConfig, ModelParams};
 
 /// Version of the circuit layout: bumped whenever the same [`model::CircuitSettings`] lay out
 /// a different circuit (other columns, gates or row placement), so that cached plans and keys

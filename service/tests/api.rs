@@ -450,7 +450,7 @@ async fn bad_uploads_are_422_naming_the_problem() -> Result<()> {
         m.contains("optimize") && m.contains("prove, balanced, gas"),
         "{m}"
     );
-    // A column budget no layout fits (the narrowest pool has 6 lanes, an accumulator and a
+    // A column budget no layout fits (the narrowest pool has 4 lanes, an accumulator and a
     // range column): refused at upload, naming the budget, instead of a key-generation job
     // that can only fail.
     let m = send(
@@ -458,12 +458,12 @@ async fn bad_uploads_are_422_naming_the_problem() -> Result<()> {
         up(vec![
             ("onnx", Some("t.onnx"), tiny.onnx.clone()),
             ("input_visibility", None, b"hashed".to_vec()),
-            ("column_budget", None, b"7".to_vec()),
+            ("column_budget", None, b"5".to_vec()),
         ])?,
     )
     .await?
     .error(StatusCode::UNPROCESSABLE_ENTITY, "no_feasible_layout")?;
-    assert!(m.contains("7 advice columns"), "{m}");
+    assert!(m.contains("5 advice columns"), "{m}");
     // Calibration samples of the wrong length (the model takes 16 values).
     let m = send(
         &e.app,

@@ -225,7 +225,7 @@ mod tests {
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
         mock::<8, 1, 3>(9, move |config, region, rows| {
-            let chip = config.affine_chip::<Fr>();
+            let chip = config.affine_chip::<Fr>()?;
             let mut vars = config.assign_inputs(region, rows, &known(&xs))?;
             if let Some(Tamper::Copy(i)) = tamper {
                 vars[i] = vars[i].with_value(vars[i].value() + Value::known(Fr::ONE));
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn mismatched_lengths_are_errors() -> anyhow::Result<()> {
         let result = mock::<8, 1, 3>(9, move |config, region, rows| {
-            let chip = config.affine_chip::<Fr>();
+            let chip = config.affine_chip::<Fr>()?;
             let vars = config.assign_inputs(region, rows, &known(&[1, 2]))?;
             match chip.affine(region, rows, &vars, &[1], &[0, 0]) {
                 Err(CircuitError::LengthMismatch { .. }) => Ok(()),

@@ -259,7 +259,7 @@ mod tests {
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
         mock::<8, 1, 3>(10, move |config, region, rows| {
-            let chip = config.arith_chip::<Fr>();
+            let chip = config.arith_chip::<Fr>()?;
             let a_vals: Vec<i128> = pairs.iter().map(|p| p.0).collect();
             let b_vals: Vec<i128> = pairs.iter().map(|p| p.1).collect();
             let a = config.assign_inputs(region, rows, &known(&a_vals))?;
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn length_mismatch_is_an_error() -> anyhow::Result<()> {
         let result = mock::<8, 1, 3>(9, move |config, region, rows| {
-            let chip = config.arith_chip::<Fr>();
+            let chip = config.arith_chip::<Fr>()?;
             let a = config.assign_inputs(region, rows, &known(&[1, 2]))?;
             match chip.add(region, rows, &a, &a[..1], 16) {
                 Err(CircuitError::LengthMismatch { .. }) => Ok(()),

@@ -434,7 +434,7 @@ mod tests {
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
         mock::<12, 1, 3>(10, move |config, region, rows| {
-            let chip = config.max_chip::<Fr>();
+            let chip = config.max_chip::<Fr>()?;
             let n_pos = chip.positions_per_row();
             let mut laid = Vec::new();
             for xs in &windows {
@@ -585,7 +585,7 @@ mod tests {
     #[test]
     fn empty_window_is_an_error() -> anyhow::Result<()> {
         let result = mock::<12, 1, 3>(9, move |config, region, rows| {
-            let chip = config.max_chip::<Fr>();
+            let chip = config.max_chip::<Fr>()?;
             match chip.max(region, rows, &[], 16) {
                 Err(CircuitError::EmptyInput { .. }) => Ok(()),
                 _ => Err(CircuitError::LengthMismatch {

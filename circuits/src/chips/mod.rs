@@ -111,10 +111,10 @@ mod tests {
                 },
                 BITS,
             )?;
-            let arith = config.arith_chip();
+            let arith = config.arith_chip()?;
             let sum = arith.elementwise(region, rows, &relu, &leaky, ArithOp::Add, BITS)?;
             let diff = arith.sub(region, rows, &sum, &leaky, BITS)?;
-            let best = config.max_chip().max(region, rows, &diff, BITS)?;
+            let best = config.max_chip()?.max(region, rows, &diff, BITS)?;
             let total = config
                 .dense_chip()
                 .dot(region, rows, &sum, &[1, 1, 1, 1], 0)?;

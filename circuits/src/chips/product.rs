@@ -194,7 +194,7 @@ mod tests {
         out: Recorder,
     ) -> anyhow::Result<Result<(), String>> {
         mock::<8, 1, 3>(9, move |config, region, rows| {
-            let chip = config.product_chip::<Fr>();
+            let chip = config.product_chip::<Fr>()?;
             let mut va = config.assign_inputs(region, rows, &known(&a))?;
             let vb = config.assign_inputs(region, rows, &known(&b))?;
             if let Some(Tamper::Copy(i)) = tamper {
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn mismatched_lengths_are_errors() -> anyhow::Result<()> {
         let result = mock::<8, 1, 3>(9, move |config, region, rows| {
-            let chip = config.product_chip::<Fr>();
+            let chip = config.product_chip::<Fr>()?;
             let a = config.assign_inputs(region, rows, &known(&[1, 2]))?;
             match chip.mul(region, rows, &a, &a[..1]) {
                 Err(CircuitError::LengthMismatch { .. }) => Ok(()),

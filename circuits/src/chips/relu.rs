@@ -47,8 +47,8 @@ const LEAKY_LANES: usize = 6;
 pub struct ReluConfig {
     /// Enables the ReLU gate.
     pub q_relu: Selector,
-    /// Enables the LeakyReLU gate.
-    pub q_leaky: Selector,
+    /// Enables the LeakyReLU gate (`None` when LeakyReLU is not configured).
+    pub q_leaky: Option<Selector>,
     /// ReLU slots: lanes for `x`, `sgn`, `t`, `y`.
     pub relu_slots: Vec<[Column<Advice>; 4]>,
     /// LeakyReLU slots: lanes for `x`, `sgn`, `t`, `z`, `rem`, `y`.
@@ -73,11 +73,12 @@ fn sign_constraints<F: Field>(
 }
 
 impl ReluConfig {
-    /// Adds the ReLU and LeakyReLU gates.
+    /// Adds the ReLU gate, and the LeakyReLU gate when `leaky` is set (it needs six lanes).
     pub fn configure<F: Field>(
         meta: &mut ConstraintSystem<F>,
         pool: &ColumnPool,
         range: &RangeConfig,
+        leaky: bool,
     ) -> Result<Self, CircuitError> {
         let width = pool.lanes.len();
         let mut relu_slots = Vec::new();
@@ -87,7 +88,7 @@ impl ReluConfig {
         }
         let mut leaky_slots = Vec::new();
         let mut leaky_constants = Vec::new();
-        for k in 0..width / LEAKY_LANES {
+        for k in 0..if leaky { width / LEAKY_LANES } else { 0 } {
             let l = take(&pool.lanes, LEAKY_LANES * k, LEAKY_LANES, "lanes")?;
             let f = take(&pool.fixed, 3 * k, 3, "fixed columns")?;
             leaky_slots.push([l[0], l[1], l[2], l[3], l[4], l[5]]);
@@ -95,7 +96,7 @@ impl ReluConfig {
         }
         let config = Self {
             q_relu: meta.selector(),
-            q_leaky: meta.selector(),
+            q_leaky: (!leaky_slots.is_empty()).then(|| meta.selector()),
             relu_slots,
             leaky_slots,
             leaky_constants,
@@ -113,8 +114,11 @@ impl ReluConfig {
             }
             constraints
         });
+        let Some(q_leaky) = config.q_leaky else {
+            return Ok(config);
+        };
         meta.create_gate("leaky relu", |meta| {
-            let q = meta.query_selector(config.q_leaky);
+            let q = meta.query_selector(q_leaky);
             let one = Expression::Constant(F::ONE);
             let mut constraints = Vec::new();
             for (slot, fixed) in config.leaky_slots.iter().zip(&config.leaky_constants) {
@@ -340,11 +344,15 @@ impl<F: Field> ReluChip<F> {
         self.check_leaky(params)?;
         let (y_spec, t_spec) = activation_spec("leaky relu", bits)?;
         let rem_spec = RangeSpec::unsigned(params.shift)?;
+        let q_leaky = self
+            .config
+            .q_leaky
+            .ok_or(CircuitError::ChipNotConfigured { chip: "leaky relu" })?;
         let per_row = self.config.leaky_slots.len();
         let n_rows = rows_for(ops.len(), per_row);
         let start = rows.alloc(n_rows)?;
         for r in 0..n_rows {
-            self.config.q_leaky.enable(region, start + r)?;
+            q_leaky.enable(region, start + r)?;
         }
         for k in ops.len()..n_rows * per_row {
             let sgn_col = self.config.leaky_slots[k % per_row][1];

@@ -136,7 +136,7 @@ pub(crate) fn lookup(
     let looked_up = chip.assign(cx.region, cx.rows, &ops, spec, cx.bits)?;
     if add_relu {
         let rectified = relu(cx, x)?;
-        cx.config.arith_chip::<Fr>().elementwise(
+        cx.config.arith_chip::<Fr>()?.elementwise(
             cx.region,
             cx.rows,
             &looked_up,

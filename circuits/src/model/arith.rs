@@ -21,7 +21,7 @@ pub(crate) fn add_sub(
     let ra = cx.rescale_operand(a, shifts.0)?;
     let rb = cx.rescale_operand(b, shifts.1)?;
     cx.config
-        .arith_chip::<Fr>()
+        .arith_chip::<Fr>()?
         .elementwise(cx.region, cx.rows, &ra, &rb, op, cx.bits)
 }
 
@@ -42,7 +42,7 @@ pub(crate) fn add_const(
     let ones = vec![1i64; r.len()];
     let y = cx
         .config
-        .affine_chip::<Fr>()
+        .affine_chip::<Fr>()?
         .affine(cx.region, cx.rows, &r, &ones, constant)?;
     cx.range_check(&y)?;
     Ok(y)
@@ -64,7 +64,7 @@ pub(crate) fn mul_const(
     let zeros = vec![0i64; x.len()];
     let products = cx
         .config
-        .affine_chip::<Fr>()
+        .affine_chip::<Fr>()?
         .affine(cx.region, cx.rows, x, constant, &zeros)?;
     cx.rescale_out(&products, shift)
 }
@@ -79,7 +79,7 @@ pub(crate) fn mul(
     check_len("mul operands", a.len(), b.len())?;
     let products = cx
         .config
-        .product_chip::<Fr>()
+        .product_chip::<Fr>()?
         .mul(cx.region, cx.rows, a, b)?;
     cx.rescale_out(&products, shift)
 }

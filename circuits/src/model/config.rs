@@ -33,7 +33,7 @@ impl ModelCircuitConfig {
         settings: &CircuitSettings,
     ) -> Result<Self, CircuitError> {
         settings.validate()?;
-        let mut model = ModelConfig::configure(meta, &settings.params)?;
+        let mut model = ModelConfig::configure_with(meta, &settings.params, settings.chips)?;
         if settings.visibility.hashed_weights() {
             model.dense.configure_private(meta);
         }

@@ -138,6 +138,14 @@ impl ModelCircuit {
         if settings.visibility.hashed_weights() {
             weights::param_tensors(&model)?;
         }
+        let chips = support::required_chips(&model, settings.visibility.weights);
+        if !settings.chips.covers(&chips) {
+            return Err(CircuitError::InvalidParams {
+                parameter: "chips",
+                value: 0,
+                expected: "settings.chips covering the model's layers (support::required_chips)",
+            });
+        }
         let needed = support::required_range_bits(&model).max(weights::required_range_bits(
             &model,
             settings.visibility.weights,

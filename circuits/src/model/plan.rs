@@ -30,7 +30,9 @@ use zkgrid_models::QuantizedModel;
 use super::dry_run::measure;
 use super::instances::InstanceLayout;
 use super::settings::{CircuitSettings, Visibility};
-use super::support::{check_supported, required_limbs, table_rows, uses_lookup_table};
+use super::support::{
+    check_supported, required_chips, required_limbs, table_rows, uses_lookup_table,
+};
 use super::ModelCircuit;
 use crate::config::ModelParams;
 use crate::error::CircuitError;
@@ -38,7 +40,7 @@ use crate::error::CircuitError;
 /// Version of the planner's choice: bumped whenever [`plan()`] may choose differently for the
 /// same model and options (other candidates or cost model), so that cached plans are redone.
 /// 2: 17 lanes are a candidate. 3: the goal ([`PlanGoal`], default balanced); Poseidon folds
-/// into pools narrower than its state.
+/// into pools narrower than its state; only the chips the model uses are configured.
 pub const PLANNER_VERSION: u32 = 3;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
@@ -87,9 +89,10 @@ impl std::str::FromStr for PlanGoal {
 
 /// Lane widths the planner tries. Poseidon (hashed input, output or weights) always shares the
 /// pool's lanes; 17 is the width of its 16-input state, so at 17 lanes a state is one row,
-/// with 9 (or 12) lanes over two rows, with 6 or 8 over three (see
-/// [`crate::poseidon::PoseidonChip`]). Narrow pools mean fewer commitments for the verifier.
-pub const LANE_CANDIDATES: [usize; 9] = [6, 8, 9, 12, 16, 17, 32, 64, 128];
+/// with 9 (or 12) lanes over two rows, with 6 or 8 over three, with 4 over five (see
+/// [`crate::poseidon::PoseidonChip`]). Narrow pools mean fewer commitments for the verifier;
+/// 4 lanes only for models without LeakyReLU or max layers ([`crate::ChipSet::min_lanes`]).
+pub const LANE_CANDIDATES: [usize; 10] = [4, 6, 8, 9, 12, 16, 17, 32, 64, 128];
 /// Range slots per row the planner tries (at most the lane count).
 pub const RANGE_SLOT_CANDIDATES: [usize; 4] = [1, 2, 4, 8];
 
@@ -268,15 +271,17 @@ pub fn plan_with(
         .max(1);
     let shared = Arc::new(model.clone());
     let lookup_table = uses_lookup_table(model);
+    let chips = required_chips(model, visibility.weights);
     let mut feasible: Vec<Plan> = Vec::new();
     for lanes in LANE_CANDIDATES
         .into_iter()
-        .filter(|l| !lookup_table || *l >= 8)
+        .filter(|l| (!lookup_table || *l >= 8) && *l >= chips.min_lanes())
     {
         for slots in RANGE_SLOT_CANDIDATES.into_iter().filter(|s| *s <= lanes) {
             let params = ModelParams::new(lanes, slots, limbs);
             let settings = CircuitSettings::new(params, CircuitSettings::MAX_K, visibility)
-                .with_lookup_table(lookup_table);
+                .with_lookup_table(lookup_table)
+                .with_chips(chips);
             let mut candidate = shape_of(shared.clone(), settings)?;
             if candidate.advice_columns > column_budget {
                 continue;

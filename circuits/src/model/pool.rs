@@ -82,7 +82,7 @@ pub(crate) fn max_pool(
     x: &[AssignedVar<Fr>],
     geom: &PoolGeom,
 ) -> Result<Vec<AssignedVar<Fr>>, CircuitError> {
-    let chip = cx.config.max_chip::<Fr>();
+    let chip = cx.config.max_chip::<Fr>()?;
     let lie = Tamper::max_at(cx.tamper, cx.layer);
     let with_witness = windows(x, geom)?
         .into_iter()

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelParams;
+use crate::config::{ChipSet, ModelParams};
 use crate::error::CircuitError;
 
 /// How the model input appears in the public instances.
@@ -115,6 +115,10 @@ pub struct CircuitSettings {
     /// lookup argument and three table columns otherwise).
     #[serde(default)]
     pub lookup_table: bool,
+    /// The optional chips configured (default: all, as before chip sets existed); must cover
+    /// the model's layers ([`super::support::required_chips`]).
+    #[serde(default)]
+    pub chips: ChipSet,
 }
 
 impl Default for CircuitSettings {
@@ -125,6 +129,7 @@ impl Default for CircuitSettings {
             k: Self::MIN_K,
             visibility: Visibility::PUBLIC,
             lookup_table: false,
+            chips: ChipSet::ALL,
         }
     }
 }
@@ -143,7 +148,13 @@ impl CircuitSettings {
             k,
             visibility,
             lookup_table: false,
+            chips: ChipSet::ALL,
         }
+    }
+
+    /// The same settings configuring only `chips` among the optional chips.
+    pub fn with_chips(self, chips: ChipSet) -> Self {
+        Self { chips, ..self }
     }
 
     /// The same settings with or without the lookup table.

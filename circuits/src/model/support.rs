@@ -3,7 +3,9 @@
 
 use zkgrid_models::{QOp, QuantizedModel};
 
+use super::settings::WeightsVisibility;
 use crate::chips::lookup::TableSpec;
+use crate::config::ChipSet;
 use crate::error::CircuitError;
 
 /// Checks every node's operation is supported; the first unsupported one is reported as
@@ -33,6 +35,27 @@ pub fn check_supported(model: &QuantizedModel) -> Result<(), CircuitError> {
         }
     }
     Ok(())
+}
+
+/// The optional chips `model`'s layers use with weights `weights` (with private weights the
+/// AddConst/MulConst constants are cells, so those layers become an add / a product).
+pub fn required_chips(model: &QuantizedModel, weights: WeightsVisibility) -> ChipSet {
+    let private = !weights.is_fixed();
+    let mut chips = ChipSet::NONE;
+    for node in &model.nodes {
+        match &node.op {
+            QOp::Add { .. } | QOp::Sub { .. } => chips.arith = true,
+            QOp::Mul { .. } => chips.product = true,
+            QOp::AddConst { .. } if private => chips.arith = true,
+            QOp::MulConst { .. } if private => chips.product = true,
+            QOp::AddConst { .. } | QOp::MulConst { .. } => chips.affine = true,
+            QOp::MaxPool { .. } => chips.max = true,
+            QOp::LeakyRelu { .. } => chips.leaky = true,
+            QOp::Lookup { add_relu: true, .. } => chips.arith = true,
+            _ => {}
+        }
+    }
+    chips
 }
 
 /// Bit length of `v` (0 for 0).

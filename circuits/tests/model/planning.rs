@@ -2,11 +2,12 @@
 
 use anyhow::{anyhow, ensure};
 use halo2_proofs::halo2curves::bn256::Fr;
+use zkgrid_circuits::model::support::required_chips;
 use zkgrid_circuits::model::{
     instances, plan, plan_with, shape, CircuitSettings, InputVisibility, OutputVisibility,
     PlanGoal, Visibility,
 };
-use zkgrid_circuits::{CircuitError, ModelCircuit, ModelWitness};
+use zkgrid_circuits::{ChipSet, CircuitError, ModelCircuit, ModelWitness};
 use zkgrid_models::{execute, zoo};
 
 use crate::common::{mock, zoo_model, BUDGET};
@@ -38,6 +39,10 @@ fn plans_are_minimal_and_exact() -> anyhow::Result<()> {
                 s.instance_values
             );
             ensure!(s.advice_columns <= BUDGET, "{name}: over budget");
+            ensure!(
+                p.settings.chips == required_chips(&model, visibility.weights),
+                "{name}: plan configures other chips than the model needs"
+            );
             ensure!(s.rows_needed() <= s.usable_rows, "{name}: does not fit");
             ensure!(
                 shape(&model, p.settings)? == s,
@@ -206,5 +211,47 @@ fn narrowest_hashed_layout_folds_poseidon_and_stays_sound() -> anyhow::Result<()
         }),
     )?;
     ensure!(crate::common::rejected(&lying, public));
+    Ok(())
+}
+
+#[test]
+fn settings_must_configure_the_chips_the_model_uses() -> anyhow::Result<()> {
+    // The zoo's fixed-weight models need no optional chip; the all-ops model needs all.
+    for name in zoo::NAMES {
+        let model = zoo_model(name)?;
+        ensure!(required_chips(&model, Visibility::PUBLIC.weights) == ChipSet::NONE);
+    }
+    let model = crate::ops_model::all_ops_model();
+    ensure!(required_chips(&model, Visibility::PUBLIC.weights) == ChipSet::ALL);
+    let p = plan(&model, Visibility::PUBLIC, BUDGET)?;
+    ensure!(p.settings.chips == ChipSet::ALL && p.settings.params.lanes >= 6);
+    for missing in [
+        ChipSet::NONE,
+        ChipSet {
+            max: false,
+            ..ChipSet::ALL
+        },
+        ChipSet {
+            leaky: false,
+            ..ChipSet::ALL
+        },
+    ] {
+        ensure!(
+            matches!(
+                ModelCircuit::new(&model, p.settings.with_chips(missing), None),
+                Err(CircuitError::InvalidParams {
+                    parameter: "chips",
+                    ..
+                })
+            ),
+            "settings without {missing:?} accepted"
+        );
+    }
+    // More chips than a model needs is fine (settings written before chip sets had all).
+    let tiny = zoo_model("mlp_tiny")?;
+    let p = plan(&tiny, Visibility::PUBLIC, BUDGET)?;
+    let mut all = p.settings.with_chips(ChipSet::ALL);
+    all.params.lanes = all.params.lanes.max(6);
+    ModelCircuit::new(&tiny, all, None)?;
     Ok(())
 }

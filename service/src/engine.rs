@@ -50,6 +50,19 @@ pub enum EngineError {
     /// A recipient address is not 0x + 40 hex digits.
     #[error("recipient {0:?} must be an address: 0x followed by 40 hex digits")]
     BadRecipient(String),
+    /// The model's keys today are not the ones its key generation published (this zkgrid lays
+    /// the circuit out differently): a proof would not verify with the published verifier.
+    #[error(
+        "the model's verifying key changed since its key generation ({published} then, {current} \
+         now; this zkgrid version lays the circuit out differently): proofs would not verify \
+         with the published verifier; upload the model again to get new keys and a new verifier"
+    )]
+    KeysChanged {
+        /// The verifying-key hash key generation published.
+        published: String,
+        /// The verifying-key hash of the keys this version builds.
+        current: String,
+    },
 }
 
 impl EngineError {
@@ -375,15 +388,25 @@ impl Engine {
     }
 
     /// The prove job: prove, verify natively (inside `prove_with`) and check the decoded output.
+    /// Proves `payload` with `model`'s keys; with `published_vk` (the hash key generation
+    /// stored), refuses to prove when today's keys differ from it.
     pub fn prove(
         &self,
         model: &CompiledModel,
         opts: &ModelOptions,
         payload: &ProvePayload,
+        published_vk: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<(ProofBundle, ProveTimings), EngineError> {
         let recipient = recipient_from_address(&parse_address(&payload.recipient)?);
         let keys = self.keys(model, opts, progress)?;
+        let current = keys.keys.vk_hash().to_string();
+        if let Some(published) = published_vk.filter(|p| *p != current) {
+            return Err(EngineError::KeysChanged {
+                published: published.to_string(),
+                current,
+            });
+        }
         let (bundle, timings) = keys.prove_with(&payload.input_q, recipient, progress)?;
         check_bundle_output(&model.model, &bundle)?;
         Ok((bundle, timings))
@@ -478,5 +501,39 @@ mod tests {
             parse_address("0xzz00000000000000000000000000000000000011"),
             Err(EngineError::BadRecipient(_))
         ));
+    }
+
+    #[test]
+    fn prove_refuses_keys_other_than_the_published_ones() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = Engine::new(dir.path(), SrsChoice::Dev);
+        let entry = zkgrid_models::zoo::get("mlp_tiny")?;
+        let model = zkgrid_models::compile(
+            &entry.onnx,
+            "mlp_tiny",
+            Some(&entry.calibration),
+            &zkgrid_models::QuantConfig::default(),
+        )?;
+        let opts = ModelOptions::default();
+        let progress = zkgrid_prover::model::NoProgress;
+        let (info, _) = engine.keygen(&model, &opts, &progress)?;
+        let payload = ProvePayload {
+            input_q: zkgrid_models::quantize_input(&model.model, &entry.sample_input)?,
+            recipient: "0x00000000000000000000000000000000000000aa".to_string(),
+        };
+        // Keys as published: proves.
+        let (bundle, _) = engine.prove(&model, &opts, &payload, Some(&info.vk_hash), &progress)?;
+        assert_eq!(bundle.vk_hash.to_string(), info.vk_hash);
+        // Published by another layout: refused before proving, permanently, naming both.
+        let stale = "0x".to_string() + &"ab".repeat(32);
+        match engine.prove(&model, &opts, &payload, Some(&stale), &progress) {
+            Err(e @ EngineError::KeysChanged { .. }) => {
+                assert!(!e.is_transient());
+                let m = e.to_string();
+                assert!(m.contains(&stale) && m.contains(&info.vk_hash), "{m}");
+            }
+            other => anyhow::bail!("expected KeysChanged, got {:?}", other.map(|_| ())),
+        }
+        Ok(())
     }
 }

@@ -14,10 +14,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn, Instrument};
 
-use crate::engine::{parse_stored, EngineError, ModelOptions, ProvePayload, SharedProgress};
+use crate::engine::{
+    parse_stored, EngineError, KeysInfo, ModelOptions, ProvePayload, SharedProgress,
+};
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::store::{now_ms, FailMode, JobKind, JobRecord, JobState, Lease, NewProof};
+use crate::store::{now_ms, FailMode, JobKind, JobRecord, JobState, Lease, ModelRecord, NewProof};
 use zkgrid_models::compile::CompiledModel;
 
 /// Lease and polling intervals of a worker.
@@ -174,12 +176,11 @@ enum Outcome {
 fn work(
     state: &AppState,
     job: &JobRecord,
-    compiled: &serde_json::Value,
-    options: &serde_json::Value,
+    record: &ModelRecord,
     progress: &SharedProgress,
 ) -> Result<Outcome, EngineError> {
-    let model: CompiledModel = parse_stored("compiled model", compiled)?;
-    let opts: ModelOptions = parse_stored("model options", options)?;
+    let model: CompiledModel = parse_stored("compiled model", &record.compiled)?;
+    let opts: ModelOptions = parse_stored("model options", &record.options)?;
     let started = Instant::now();
     let value = |v: serde_json::Result<serde_json::Value>| {
         v.map_err(|e| EngineError::Stored {
@@ -201,7 +202,18 @@ fn work(
         }
         JobKind::Prove => {
             let payload: ProvePayload = parse_stored("job payload", &job.payload)?;
-            let (bundle, t) = state.engine.prove(&model, &opts, &payload, progress)?;
+            let published: Option<KeysInfo> = record
+                .keys
+                .as_ref()
+                .map(|k| parse_stored("model keys", k))
+                .transpose()?;
+            let (bundle, t) = state.engine.prove(
+                &model,
+                &opts,
+                &payload,
+                published.as_ref().map(|k| k.vk_hash.as_str()),
+                progress,
+            )?;
             Ok(Outcome::Prove {
                 bundle: bundle.to_json()?,
                 prove_s: t.prove_s,
@@ -240,9 +252,7 @@ async fn process(state: &AppState, worker: &str, cfg: &WorkerConfig, job: JobRec
     let progress = SharedProgress::default();
     let mut task = {
         let (state, job, progress) = (state.clone(), job.clone(), progress.clone());
-        tokio::task::spawn_blocking(move || {
-            work(&state, &job, &model.compiled, &model.options, &progress)
-        })
+        tokio::task::spawn_blocking(move || work(&state, &job, &model, &progress))
     };
     let mut beat = tokio::time::interval(cfg.heartbeat);
     beat.tick().await;

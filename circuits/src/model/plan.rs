@@ -40,8 +40,9 @@ use crate::error::CircuitError;
 /// Version of the planner's choice: bumped whenever [`plan()`] may choose differently for the
 /// same model and options (other candidates or cost model), so that cached plans are redone.
 /// 2: 17 lanes are a candidate. 3: the goal ([`PlanGoal`], default balanced); Poseidon folds
-/// into pools narrower than its state; only the chips the model uses are configured.
-pub const PLANNER_VERSION: u32 = 3;
+/// into pools narrower than its state. 4: only the chips the model uses are configured, 4-lane
+/// pools.
+pub const PLANNER_VERSION: u32 = 4;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
 /// the fastest one, and among them takes the cheapest to verify.

@@ -164,7 +164,7 @@ pub enum OutputVis {
 pub enum Optimize {
     /// Fastest proving, whatever the on-chain verifier costs.
     Prove,
-    /// Cheapest verifier among layouts at most 2× slower to prove (estimated) than the
+    /// Cheapest verifier among layouts at most 1.25× slower to prove (estimated) than the
     /// fastest.
     #[default]
     Balanced,
@@ -211,7 +211,7 @@ pub struct SetupArgs {
     #[arg(long, default_value_t = 48)]
     pub column_budget: usize,
     /// What the layout planner optimizes within the budget: proving time, on-chain
-    /// verification gas, or the cheapest verifier at most 2× slower to prove than the fastest.
+    /// verification gas, or the cheapest verifier at most 1.25× slower to prove than the fastest.
     #[arg(long, value_enum, default_value_t = Optimize::Balanced)]
     pub optimize: Optimize,
     /// SRS: a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.

@@ -28,7 +28,7 @@ pub struct ModelUpload {
     /// Most advice columns the circuit layout may use (default 48).
     pub column_budget: Option<usize>,
     /// What the layout planner optimizes: `prove` (fastest proving), `gas` (cheapest
-    /// on-chain verifier) or `balanced` (default: the cheapest verifier at most 2× slower to
+    /// on-chain verifier) or `balanced` (default: the cheapest verifier at most 1.25× slower to
     /// prove than the fastest).
     pub optimize: Option<String>,
     /// Activation bit width (default 16).

@@ -16,7 +16,8 @@
 #   ZKGRID_BIN  a prebuilt zkgrid binary; otherwise `cargo build -p zkgrid-service` (dev profile:
 #               gas does not depend on the build profile) into $CARGO_TARGET_DIR
 #   CASES       model:visibility[:ezkl-visibility],... (visibility public = public input and
-#               output; hashed = Poseidon-hashed input, public output)
+#               output; hashed = Poseidon-hashed input, public output; a `+GOAL` suffix plans
+#               ours with `--optimize GOAL`, e.g. hashed+gas, against EZKL's `hashed`)
 #   REFERENCE   1 (default): also measure snark-verifier's reference with the gas_zoo_rows test;
 #               0: skip it (an earlier run's rows in evm-gas/reference.txt are still used)
 #   REUSE       1: keep the error-free zkgrid/EZKL records of an earlier run (default 0);
@@ -28,7 +29,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 WORK="${PEER_WORK:-/tmp/zkgrid-peer}"
 PEER_DIR="${PEER_DIR:-$REPO/../shared/peer/ezkl}"
-CASES="${CASES:-mlp_tiny:public,mlp_small:public,mlp_small:hashed,mlp_small:hashed:private,mlp_wide:public,cnn_small:public,digits_mlp:public}"
+CASES="${CASES:-mlp_tiny:public,mlp_small:public,mlp_small:public+gas,mlp_small:hashed,mlp_small:hashed+gas,mlp_small:hashed+gas:private,mlp_wide:public,cnn_small:public,digits_mlp:public}"
 REFERENCE="${REFERENCE:-1}"
 NICE="${NICE:-10}"
 VENV="$WORK/ezkl-venv"

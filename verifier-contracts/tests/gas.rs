@@ -284,14 +284,15 @@ fn gas_breakdown_mlp_small() -> anyhow::Result<()> {
 }
 
 /// One row of the zoo gas table (`ZKGRID_GAS_ZOO=model:visibility,...`, visibility `public`
-/// = public input and output, `hashed` = hashed input, public output): ours and the
-/// reference on the same proof, printed as `GAS_ROW {json}` lines for benches/peer/evm_gas.sh.
-/// A case that fails prints its error in the row instead of stopping the others.
+/// = public input and output, `hashed` = hashed input, public output, optionally `+GOAL` for a
+/// planner goal other than the default, e.g. `hashed+gas`): ours and the reference on the same
+/// proof, printed as `GAS_ROW {json}` lines for benches/peer/evm_gas.sh. A case that fails
+/// prints its error in the row instead of stopping the others.
 #[test]
 #[ignore = "gas report; run with --ignored --nocapture"]
 fn gas_zoo_rows() -> anyhow::Result<()> {
-    use common::hashed::{zoo_model, HASHED_INPUT};
-    use zkgrid_circuits::model::Visibility;
+    use common::hashed::{zoo_model_for, HASHED_INPUT};
+    use zkgrid_circuits::model::{PlanGoal, Visibility};
     let cases = std::env::var("ZKGRID_GAS_ZOO").unwrap_or_else(|_| "mlp_tiny:hashed".to_owned());
     let reference = std::env::var("ZKGRID_GAS_REFERENCE").map_or(true, |v| v != "0");
     let mut measured = 0;
@@ -299,12 +300,16 @@ fn gas_zoo_rows() -> anyhow::Result<()> {
         let (model, vis) = case
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("case {case:?} is not model:visibility"))?;
-        let visibility = match vis {
+        let (base, goal) = match vis.split_once('+') {
+            Some((base, goal)) => (base, goal.parse::<PlanGoal>()?),
+            None => (vis, PlanGoal::default()),
+        };
+        let visibility = match base {
             "public" => Visibility::PUBLIC,
             "hashed" => HASHED_INPUT,
             other => anyhow::bail!("unknown visibility {other:?} (public or hashed)"),
         };
-        let row = zoo_model(model, visibility).and_then(|m| {
+        let row = zoo_model_for(model, visibility, goal).and_then(|m| {
             let (proof, instances) = m.prove(&m.input, &[0xb2; 20])?;
             let n = instances.len();
             let totals = measure(

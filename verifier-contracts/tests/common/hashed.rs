@@ -5,7 +5,7 @@
 use anyhow::{anyhow, ensure};
 use zkgrid_circuits::model::{
     commitment, recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility,
-    Visibility, WeightsVisibility,
+    PlanGoal, Visibility, WeightsVisibility,
 };
 use zkgrid_evm::{
     generate, CompiledContract, GeneratedVerifier, KzgVerifierParams, Solc, SolcSettings,
@@ -44,6 +44,15 @@ pub fn hashed_model(name: &str) -> anyhow::Result<HashedModel> {
 
 /// Compiles zoo model `name` and sets up its keys for `visibility`.
 pub fn zoo_model(name: &str, visibility: Visibility) -> anyhow::Result<HashedModel> {
+    zoo_model_for(name, visibility, PlanGoal::default())
+}
+
+/// Compiles zoo model `name` and sets up its keys for `visibility`, planned for `goal`.
+pub fn zoo_model_for(
+    name: &str,
+    visibility: Visibility,
+    goal: PlanGoal,
+) -> anyhow::Result<HashedModel> {
     let entry = zoo::get(name)?;
     let model = compile(
         &entry.onnx,
@@ -58,6 +67,7 @@ pub fn zoo_model(name: &str, visibility: Visibility) -> anyhow::Result<HashedMod
         &model,
         &SetupOptions {
             visibility,
+            goal,
             ..SetupOptions::default()
         },
     )?;

@@ -757,6 +757,7 @@ async fn hashed_weights_upload_prove_and_verify() -> Result<()> {
                 ("onnx", Some("mlp_tiny.onnx"), &tiny.onnx),
                 ("calibration", Some("calibration.json"), calib.as_bytes()),
                 ("weights_visibility", None, b"hashed"),
+                ("optimize", None, b"gas"),
             ],
         )?,
     )
@@ -781,6 +782,7 @@ async fn hashed_weights_upload_prove_and_verify() -> Result<()> {
         .await?
         .json()?;
     assert_eq!(m["options"]["weights_visibility"], "hashed", "{m}");
+    assert_eq!(m["options"]["optimize"], "gas", "{m}");
     assert_eq!(m["instance_values"], 1 + 16 + 4 + 1, "{m}");
 
     let r = post_json(

@@ -563,3 +563,48 @@ fn demo_rest_goes_through_the_api_on_a_fresh_data_dir() -> Result<()> {
     )?;
     Ok(())
 }
+
+#[test]
+fn optimize_goals_trade_commitments_for_proving_cost() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let (_, model) = compiled_tiny(d)?;
+    let mut seen = Vec::new();
+    for goal in ["prove", "balanced", "gas"] {
+        let out: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+            d,
+            &[
+                "--json",
+                "inspect",
+                s(&model),
+                "--input-visibility",
+                "hashed",
+                "--optimize",
+                goal,
+            ],
+        )?)?)?;
+        ensure!(out["goal"] == goal, "{out}");
+        let commitments = out["verifier_commitments"]
+            .as_u64()
+            .context("commitments")?;
+        let cost = out["estimated_proving_cost"].as_f64().context("cost")?;
+        seen.push((commitments, cost));
+    }
+    let (prove, gas) = (seen[0], seen[2]);
+    ensure!(gas.0 <= seen[1].0 && seen[1].0 <= prove.0, "{seen:?}");
+    ensure!(prove.1 <= gas.1, "{seen:?}");
+    let human = ok(&zkgrid(d, &["inspect", s(&model), "--optimize", "gas"])?)?;
+    ensure!(
+        human.contains("planner goal") && human.contains("gas"),
+        "{human}"
+    );
+    // A wrong goal is a usage error (clap: exit 2) naming the accepted values.
+    let bad = zkgrid(d, &["inspect", s(&model), "--optimize", "fastest"])?;
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    ensure!(bad.status.code() == Some(2), "{stderr}");
+    ensure!(
+        stderr.contains("invalid value 'fastest'") && stderr.contains("balanced"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -262,8 +262,6 @@ pub struct ModelConfig {
     pub affine: Option<AffineConfig>,
     /// Element-wise products of activations (when configured).
     pub product: Option<ProductConfig>,
-    /// The optional chips configured.
-    pub chips: ChipSet,
     /// Blinding rows halo2 reserves at the end of each column for this constraint system.
     pub blinding_factors: usize,
 }
@@ -327,7 +325,6 @@ impl ModelConfig {
             max,
             affine,
             product,
-            chips,
             blinding_factors,
         })
     }

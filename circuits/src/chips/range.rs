@@ -289,7 +289,6 @@ impl<F: Field> RangeChip<F> {
         let n = shape.limbs;
         let cells = value.map(|v| {
             let bytes = (v + offset).to_repr();
-            let bytes = bytes.as_ref();
             // z_i = Σ_{i ≤ j < n} byte_j · 256^(j − i)
             let quotient = |i: usize| {
                 bytes[i..n].iter().rev().fold(F::ZERO, |acc, b| {
@@ -348,7 +347,7 @@ impl<F: Field> RangeChip<F> {
         let n_rows = used.iter().copied().max().unwrap_or(0);
         let start = rows.alloc_range(n_rows)?;
         for ((check, shape), (slot, at)) in checks.iter().zip(&shapes).zip(placements) {
-            self.assign_check(region, slot, start + at, check, shape)?;
+            self.assign_check(region, slot, start + at, check, shape);
         }
         tracing::debug!(
             checks = checks.len(),
@@ -365,7 +364,7 @@ impl<F: Field> RangeChip<F> {
         row: usize,
         check: &RangeCheck<F>,
         shape: &CheckShape,
-    ) -> Result<(), CircuitError> {
+    ) {
         let (z, a, o, b) = (
             self.config.columns[slot],
             self.config.scales[slot],
@@ -375,14 +374,12 @@ impl<F: Field> RangeChip<F> {
         let offset = -fe_from_i128::<F>(check.spec.lo);
         let n = shape.limbs;
         let mut top = copy(region, &check.var, z, row);
+        fix(region, o, row, offset);
         for i in 0..n {
             if i > 0 {
                 top = assign(region, z, row + i, check.witness.cells[i - 1]);
             }
             fix(region, a, row + i, F::ONE);
-            if i == 0 {
-                fix(region, o, row, offset);
-            }
             if i + 1 < n {
                 fix(region, b, row + i, F::from(256u64));
             }
@@ -402,7 +399,6 @@ impl<F: Field> RangeChip<F> {
                 fix(region, o, row + n, scale * offset);
             }
         }
-        Ok(())
     }
 
     /// Proves `lo ≤ v < lo + 2^bits` for each `(v, spec)`.

@@ -326,25 +326,21 @@ fn choose(feasible: &[Plan], goal: PlanGoal) -> Option<Plan> {
         .iter()
         .map(|p| p.shape.proving_cost())
         .min_by(f64::total_cmp)?;
-    let prove_key = |s: &CircuitShape| (s.proving_cost(), s.committed_columns(), s.fixed_columns);
-    let gas_key = |s: &CircuitShape| (s.verifier_commitments(), s.proving_cost());
-    let mut best: Option<&Plan> = None;
-    for p in feasible {
-        if goal == PlanGoal::Balanced && p.shape.proving_cost() > BALANCED_SLACK * fastest {
-            continue;
-        }
-        let better = best.is_none_or(|b| {
-            let order = match goal {
-                PlanGoal::Prove => prove_key(&p.shape).partial_cmp(&prove_key(&b.shape)),
-                PlanGoal::Balanced | PlanGoal::Gas => {
-                    gas_key(&p.shape).partial_cmp(&gas_key(&b.shape))
-                }
-            };
-            order.is_some_and(|o| o.is_lt())
-        });
-        if better {
-            best = Some(p);
-        }
-    }
-    best.copied()
+    let order = |a: &CircuitShape, b: &CircuitShape| {
+        let ordering = match goal {
+            PlanGoal::Prove => (a.proving_cost(), a.committed_columns(), a.fixed_columns)
+                .partial_cmp(&(b.proving_cost(), b.committed_columns(), b.fixed_columns)),
+            PlanGoal::Balanced | PlanGoal::Gas => (a.verifier_commitments(), a.proving_cost())
+                .partial_cmp(&(b.verifier_commitments(), b.proving_cost())),
+        };
+        ordering.unwrap_or(std::cmp::Ordering::Equal)
+    };
+    // `min_by` keeps the first of equals.
+    feasible
+        .iter()
+        .filter(|p| {
+            goal != PlanGoal::Balanced || p.shape.proving_cost() <= BALANCED_SLACK * fastest
+        })
+        .min_by(|a, b| order(&a.shape, &b.shape))
+        .copied()
 }

@@ -73,7 +73,8 @@ fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
 /// `zkgrid inspect`.
 pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     let c = load_compiled(&a.model)?;
-    let p = plan_with(&c.model, visibility(a), a.column_budget, a.optimize.into())
+    let goal: zkgrid_circuits::model::PlanGoal = a.optimize.into();
+    let p = plan_with(&c.model, visibility(a), a.column_budget, goal)
         .context("planning the circuit")?;
     let s = p.shape;
     let mem = estimate_proving_memory(&CircuitShape::from_plan(&s))?;
@@ -86,7 +87,7 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     };
     if json {
         return print_json(
-            &serde_json::json!({"model_hash": c.model_hash, "goal": zkgrid_circuits::model::PlanGoal::from(a.optimize), "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
+            &serde_json::json!({"model_hash": c.model_hash, "goal": goal, "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
         );
     }
     println!(
@@ -96,12 +97,7 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
         c.model.macs()
     );
     let rows = vec![
-        vec![
-            "planner goal".into(),
-            zkgrid_circuits::model::PlanGoal::from(a.optimize)
-                .as_str()
-                .to_string(),
-        ],
+        vec!["planner goal".into(), goal.as_str().to_string()],
         vec!["k".into(), s.k.to_string()],
         vec![
             "rows used / usable".into(),

@@ -15,8 +15,8 @@
 //!
 //! # Constraints
 //!
-//! Each configured width `t` adds two selectors and two gates; every constraint has degree at
-//! most 4 (selector included). With `e_j = s_j + c_j` (state plus its round constant) and
+//! Each configured width `t` adds two selectors and two gates (three with partial-round
+//! blocks); every constraint has degree at most 4 (selector included). With `e_j = s_j + c_j` (state plus its round constant) and
 //! states, squares and next states read `F` rows at a time:
 //!
 //! * full round at row `r`: the `F` rows from `r + F` hold `q_j = e_j^2` and those from
@@ -27,6 +27,20 @@
 //! A permutation of width `t` occupies `(2 * 8 + R_P(t) + 1) * F` rows (74 for `t = 3`, 85 for
 //! `t = 17` at `F = 1`): state/squares pairs for the first four full rounds, one state per
 //! partial round, state/squares pairs for the last four full rounds, then the output state.
+//!
+//! # Partial-round blocks
+//!
+//! With [`PartialRounds::Blocks`] a third gate checks `R` partial rounds at once (round
+//! constants pushed to lane 0, [`PoseidonParams::shifted_round_constants`]): a block holds its
+//! input state, then the square `z_i` and S-box output `y_i` of lane 0 for each round (in the
+//! state's unused cells and at most `F` more rows), and the next state follows. Each round's
+//! S-box input is a fixed linear form in the block's input state and the earlier `y`, and so
+//! is the output state, so one gate (`2R + t` constraints of degree ≤ 4, no round-constant
+//! columns beyond lane 0's `R` constants) serves every block. `R` is as large as those cells
+//! allow, at most [`MAX_BLOCK_ROUNDS`]; leftover partial rounds take one state each. For
+//! `t = 17`: 37 rows per permutation at 17 lanes (was 85), 155 at 4 lanes (was 425). The
+//! verifier pays for the larger gate (≈ 1,800–2,400 more operations), so the planner weighs
+//! it against the rows saved.
 //! The first state holds the input: lane 0 (capacity) is constrained to the constant 0 and
 //! every other lane is copy-constrained to the caller's cell or to a constant. Each later
 //! state is the gate image of the one before, so the digest (lane 0 of the output state) is
@@ -127,12 +141,82 @@ impl PoseidonColumns {
     }
 }
 
+/// How a chip lays out the partial rounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PartialRounds {
+    /// One state per partial round (the round constants of circomlib as they are).
+    #[default]
+    PerRound,
+    /// Runs of up to [`MAX_BLOCK_ROUNDS`] partial rounds per block: the block's input state,
+    /// then for each round the square and the S-box output of lane 0, then the output
+    /// state, checked by one gate with the run's linear map (with
+    /// [`PoseidonParams::shifted_round_constants`], a run of partial rounds is the same linear
+    /// map wherever it starts). A block holds as many rounds as fit in the cells of one more
+    /// state (so its gate reaches no further than a full round's), the partial rounds that
+    /// are left over take one state each. Fewer rows, one more gate for the verifier.
+    Blocks,
+}
+
+/// Most partial rounds in one block (bounds the block gate's size).
+pub const MAX_BLOCK_ROUNDS: usize = 16;
+
+/// Shape of the partial-round blocks of one width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BlockShape {
+    /// Enables the block gate at a block's first row.
+    selector: Selector,
+    /// Partial rounds per block.
+    rounds: usize,
+    /// Rows between the input state's last row and the output state's first row.
+    extra_rows: usize,
+}
+
+impl BlockShape {
+    /// Rounds per block and extra rows for a width-`width` state over `columns` columns: the
+    /// `2·rounds` cells (square, S-box output per round) fill the input state's unused cells
+    /// and at most one more state's rows; `None` when fewer than two rounds fit.
+    fn size(width: usize, columns: usize, partial_rounds: usize) -> Option<(usize, usize)> {
+        let columns = columns.max(1);
+        let f = fold(width, columns);
+        let spare = f * columns - width;
+        let rounds = ((spare + f * columns) / 2)
+            .min(MAX_BLOCK_ROUNDS)
+            .min(partial_rounds);
+        if rounds < 2 {
+            return None;
+        }
+        let extra_rows = (2 * rounds).saturating_sub(spare).div_ceil(columns);
+        Some((rounds, extra_rows))
+    }
+}
+
 /// Selectors of one configured width.
 #[derive(Clone, Debug)]
 struct WidthSelectors {
     arity: Arity,
     full: Selector,
     partial: Selector,
+    /// Partial-round blocks, with [`PartialRounds::Blocks`].
+    block: Option<BlockShape>,
+}
+
+impl WidthSelectors {
+    /// Round constants the layout adds in round `round`.
+    fn round_constants(&self, params: &'static PoseidonParams, round: usize) -> &'static [Fr] {
+        if self.block.is_some() {
+            params.shifted_round_constants(round)
+        } else {
+            params.round_constants(round)
+        }
+    }
+
+    /// Rows of a row kind.
+    fn rows(&self, kind: RowKind, fold: usize) -> usize {
+        match kind {
+            RowKind::Block { .. } => fold + self.block.map_or(0, |b| b.extra_rows),
+            _ => fold,
+        }
+    }
 }
 
 /// Configuration of [`PoseidonChip`]: its columns and the widths it has gates for.
@@ -224,27 +308,50 @@ enum RowKind {
     Squares,
     /// State entering partial round `round`; the partial-round gate is enabled here.
     Partial { round: usize },
+    /// State entering partial rounds `first..first + rounds`, followed by the square and the
+    /// S-box output of lane 0 for each (cells `t + 2i` and `t + 2i + 1` of the block); the
+    /// block gate is enabled here.
+    Block { first: usize, rounds: usize },
     /// Output state.
     Output,
 }
 
-/// Row layout of one permutation.
-fn row_kinds(params: &PoseidonParams) -> Vec<RowKind> {
+/// Row layout of one permutation: the partial rounds in blocks of `block.rounds` (the rest one
+/// per state) when `block` is given.
+fn row_kinds(params: &PoseidonParams, block: Option<&BlockShape>) -> Vec<RowKind> {
     let mut kinds = Vec::with_capacity(PoseidonChip::states_per_permutation(params.arity()));
-    for round in 0..params.rounds() {
+    let mut round = 0;
+    while round < params.rounds() {
         if params.is_full_round(round) {
             kinds.push(RowKind::Full { round });
             kinds.push(RowKind::Squares);
-        } else {
-            kinds.push(RowKind::Partial { round });
+            round += 1;
+            continue;
+        }
+        let left = (round..params.rounds())
+            .take_while(|r| !params.is_full_round(*r))
+            .count();
+        match block {
+            Some(block) if left >= block.rounds => {
+                kinds.push(RowKind::Block {
+                    first: round,
+                    rounds: block.rounds,
+                });
+                round += block.rounds;
+            }
+            _ => {
+                kinds.push(RowKind::Partial { round });
+                round += 1;
+            }
         }
     }
     kinds.push(RowKind::Output);
     kinds
 }
 
-/// Witness of one permutation: `cells[s]` are the lane values of its `s`-th state (or squares)
-/// block, `aux[s]` the auxiliary value (zero outside partial rounds).
+/// Witness of one permutation: `cells[s]` are the cell values of its `s`-th row kind (a
+/// state's lanes; a squares block; a partial-round block's input state, then its squares and
+/// S-box outputs), `aux[s]` the auxiliary value (zero outside single partial rounds).
 #[derive(Clone, Debug)]
 struct Trace {
     cells: Vec<Vec<Fr>>,
@@ -276,11 +383,21 @@ pub struct PoseidonChip {
 
 impl PoseidonChip {
     /// Creates the gates for each of `arities` over `columns`, enables equality on the state
-    /// columns used and constants on `columns.constants`.
+    /// columns used and constants on `columns.constants`; one state per partial round.
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         columns: PoseidonColumns,
         arities: &[Arity],
+    ) -> Result<PoseidonConfig, CircuitError> {
+        Self::configure_with(meta, columns, arities, PartialRounds::PerRound)
+    }
+
+    /// [`PoseidonChip::configure`] with the partial rounds laid out as `partial` says.
+    pub fn configure_with(
+        meta: &mut ConstraintSystem<Fr>,
+        columns: PoseidonColumns,
+        arities: &[Arity],
+        partial: PartialRounds,
     ) -> Result<PoseidonConfig, CircuitError> {
         let mut arities = arities.to_vec();
         arities.sort();
@@ -307,13 +424,28 @@ impl PoseidonChip {
         let widths = arities
             .into_iter()
             .map(|arity| {
+                let block = match partial {
+                    PartialRounds::PerRound => None,
+                    PartialRounds::Blocks => {
+                        BlockShape::size(arity.width(), columns.state.len(), arity.partial_rounds())
+                            .map(|(rounds, extra_rows)| BlockShape {
+                                selector: meta.selector(),
+                                rounds,
+                                extra_rows,
+                            })
+                    }
+                };
                 let selectors = WidthSelectors {
                     arity,
                     full: meta.selector(),
                     partial: meta.selector(),
+                    block,
                 };
                 full_round_gate(meta, &columns, &selectors);
                 partial_round_gate(meta, &columns, &selectors);
+                if let Some(block) = &selectors.block {
+                    block_gate(meta, &columns, arity, block);
+                }
                 selectors
             })
             .collect();
@@ -334,14 +466,24 @@ impl PoseidonChip {
         &self.config
     }
 
-    /// States (and squares blocks) one permutation of `arity` inputs holds: `2 * 8 + R_P + 1`.
+    /// States (and squares blocks) one permutation of `arity` inputs holds with one state per
+    /// partial round: `2 * 8 + R_P + 1`.
     pub fn states_per_permutation(arity: Arity) -> usize {
         2 * FULL_ROUNDS + arity.partial_rounds() + 1
     }
 
-    /// Rows one permutation of `arity` inputs occupies: `(2 * 8 + R_P + 1) * F`.
+    /// Rows one permutation of `arity` inputs occupies: `(2 * 8 + R_P + 1) * F` with one state
+    /// per partial round, fewer with partial-round blocks. An arity the chip was not
+    /// configured for counts as one state per partial round.
     pub fn rows_per_permutation(&self, arity: Arity) -> usize {
-        Self::states_per_permutation(arity) * self.config.fold(arity)
+        let fold = self.config.fold(arity);
+        match self.config.selectors(arity) {
+            Ok(selectors) => row_kinds(PoseidonParams::get(arity), selectors.block.as_ref())
+                .into_iter()
+                .map(|kind| selectors.rows(kind, fold))
+                .sum(),
+            Err(_) => Self::states_per_permutation(arity) * fold,
+        }
     }
 
     /// Rows [`PoseidonChip::hash`] occupies for `len` inputs.
@@ -433,22 +575,43 @@ impl PoseidonChip {
         }
         let columns = &self.config.columns;
         let fold = self.config.fold(selectors.arity);
+        let kinds = row_kinds(params, selectors.block.as_ref());
+        let starts = kind_starts(selectors, &kinds, fold);
         let input: Value<Vec<Fr>> = lanes.iter().map(Lane::value).collect();
-        let trace = input.map(|state| self.trace(params, fold, start, state));
+        let trace = input.map(|state| self.trace(params, selectors, start, state));
 
         let mut digest = None;
-        for (offset, kind) in row_kinds(params).into_iter().enumerate() {
-            let row = start + offset * fold;
+        for (offset, kind) in kinds.into_iter().enumerate() {
+            let row = start + starts[offset];
             match kind {
                 RowKind::Full { round } => {
                     selectors.full.enable(region, row)?;
-                    self.assign_round_constants(region, params, round, row);
+                    self.assign_round_constants(region, selectors, params, round, row);
                 }
                 RowKind::Partial { round } => {
                     selectors.partial.enable(region, row)?;
-                    self.assign_round_constants(region, params, round, row);
+                    self.assign_round_constants(region, selectors, params, round, row);
                     let aux = trace.as_ref().map(|t| t.aux[offset]);
                     assign(region, columns.aux, row, aux);
+                }
+                RowKind::Block { first, rounds } => {
+                    if let Some(block) = &selectors.block {
+                        block.selector.enable(region, row)?;
+                    }
+                    for r in 0..rounds {
+                        let constant = selectors
+                            .round_constants(params, first + r)
+                            .first()
+                            .copied()
+                            .unwrap_or(Fr::ZERO);
+                        let (column, down) = place(r, columns.state.len());
+                        region.assign_fixed(columns.round_constants[column], row + down, constant);
+                    }
+                    for v in width..width + 2 * rounds {
+                        let (column, down) = place(v, columns.state.len());
+                        let value = trace.as_ref().map(|t| t.cells[offset][v]);
+                        assign(region, columns.state[column], row + down, value);
+                    }
                 }
                 RowKind::Squares | RowKind::Output => {}
             }
@@ -482,63 +645,101 @@ impl PoseidonChip {
     fn assign_round_constants(
         &self,
         region: &mut Region<'_, Fr>,
-        params: &PoseidonParams,
+        selectors: &WidthSelectors,
+        params: &'static PoseidonParams,
         round: usize,
         row: usize,
     ) {
         let columns = &self.config.columns;
-        for (lane, constant) in params.round_constants(round).iter().enumerate() {
+        for (lane, constant) in selectors.round_constants(params, round).iter().enumerate() {
             let (column, down) = place(lane, columns.state.len());
             region.assign_fixed(columns.round_constants[column], row + down, *constant);
         }
     }
 
-    /// Computes the witness of one permutation starting at absolute row `start` with states of
-    /// `fold` rows (both only locate the test-only tampering).
+    /// Computes the witness of one permutation starting at absolute row `start` (which only
+    /// locates the test-only tampering).
     #[cfg_attr(not(test), allow(unused_variables))]
-    fn trace(&self, params: &PoseidonParams, fold: usize, start: usize, input: Vec<Fr>) -> Trace {
-        let rows = Self::states_per_permutation(params.arity());
-        let mut cells: Vec<Vec<Fr>> = Vec::with_capacity(rows);
-        let mut aux = Vec::with_capacity(rows);
+    fn trace(
+        &self,
+        params: &'static PoseidonParams,
+        selectors: &WidthSelectors,
+        start: usize,
+        input: Vec<Fr>,
+    ) -> Trace {
+        let kinds = row_kinds(params, selectors.block.as_ref());
+        #[cfg(test)]
+        let starts = kind_starts(selectors, &kinds, self.config.fold(selectors.arity));
+        let mut cells: Vec<Vec<Fr>> = Vec::with_capacity(kinds.len());
+        let mut aux = Vec::with_capacity(kinds.len());
         let mut state = input;
-        for round in 0..params.rounds() {
+        let mut squares = Vec::new();
+        for (offset, kind) in kinds.into_iter().enumerate() {
             #[cfg(test)]
-            self.tamper_state(start + cells.len() * fold, &mut state);
-            let e: Vec<Fr> = state
-                .iter()
-                .zip(params.round_constants(round))
-                .map(|(s, c)| *s + c)
-                .collect();
-            if params.is_full_round(round) {
-                let squares: Vec<Fr> = e.iter().map(Fr::square).collect();
-                let sbox: Vec<Fr> = e
-                    .iter()
-                    .zip(&squares)
-                    .map(|(x, q)| q.square() * x)
-                    .collect();
-                cells.push(state);
-                aux.push(Fr::ZERO);
-                cells.push(squares);
-                aux.push(Fr::ZERO);
-                state = mds_mul(params, &sbox);
-            } else {
-                let mut sbox = e;
-                let square = sbox.first().map_or(Fr::ZERO, Fr::square);
-                if let Some(x0) = sbox.first_mut() {
-                    *x0 *= square.square();
+            if kind != RowKind::Squares {
+                self.tamper_state(start + starts[offset], &mut state);
+            }
+            let constants = |round| selectors.round_constants(params, round);
+            match kind {
+                RowKind::Full { round } => {
+                    let e: Vec<Fr> = state
+                        .iter()
+                        .zip(constants(round))
+                        .map(|(s, c)| *s + c)
+                        .collect();
+                    squares = e.iter().map(Fr::square).collect();
+                    let sbox: Vec<Fr> = e
+                        .iter()
+                        .zip(&squares)
+                        .map(|(x, q)| q.square() * x)
+                        .collect();
+                    cells.push(std::mem::replace(&mut state, mds_mul(params, &sbox)));
+                    aux.push(Fr::ZERO);
                 }
-                cells.push(state);
-                aux.push(square);
-                state = mds_mul(params, &sbox);
+                RowKind::Squares => {
+                    cells.push(std::mem::take(&mut squares));
+                    aux.push(Fr::ZERO);
+                }
+                RowKind::Partial { round } => {
+                    let mut sbox: Vec<Fr> = state
+                        .iter()
+                        .zip(constants(round))
+                        .map(|(s, c)| *s + c)
+                        .collect();
+                    let square = sbox.first().map_or(Fr::ZERO, Fr::square);
+                    if let Some(x0) = sbox.first_mut() {
+                        *x0 *= square.square();
+                    }
+                    cells.push(std::mem::replace(&mut state, mds_mul(params, &sbox)));
+                    aux.push(square);
+                }
+                RowKind::Block { first, rounds } => {
+                    let mut block = state.clone();
+                    for round in first..first + rounds {
+                        // Lanes j ≥ 1 add no constant in a partial round (shifted constants).
+                        let x = state.first().copied().unwrap_or(Fr::ZERO)
+                            + constants(round).first().copied().unwrap_or(Fr::ZERO);
+                        let square = x.square();
+                        let y = square.square() * x;
+                        block.push(square);
+                        block.push(y);
+                        if let Some(x0) = state.first_mut() {
+                            *x0 = y;
+                        }
+                        state = mds_mul(params, &state);
+                    }
+                    cells.push(block);
+                    aux.push(Fr::ZERO);
+                }
+                RowKind::Output => {
+                    cells.push(state.clone());
+                    aux.push(Fr::ZERO);
+                }
             }
         }
-        #[cfg(test)]
-        self.tamper_state(start + cells.len() * fold, &mut state);
-        cells.push(state);
-        aux.push(Fr::ZERO);
         let trace = Trace { cells, aux };
         #[cfg(test)]
-        let trace = self.tamper_cell(start, fold, trace);
+        let trace = self.tamper_cell(start, selectors, trace);
         trace
     }
 
@@ -561,16 +762,21 @@ impl PoseidonChip {
     }
 
     /// Applies a non-recomputing tamper to the finished trace of the permutation at `start`
-    /// (states of `fold` rows).
+    /// (`lane` indexes the row kind's cells: a block's squares and S-box outputs follow its
+    /// state's lanes).
     #[cfg(test)]
-    fn tamper_cell(&self, start: usize, fold: usize, mut trace: Trace) -> Trace {
-        let Some(tamper) = self
-            .tamper
-            .filter(|t| !t.recompute && t.row >= start && (t.row - start).is_multiple_of(fold))
-        else {
+    fn tamper_cell(&self, start: usize, selectors: &WidthSelectors, mut trace: Trace) -> Trace {
+        let Some(tamper) = self.tamper.filter(|t| !t.recompute && t.row >= start) else {
             return trace;
         };
-        let offset = (tamper.row - start) / fold;
+        let kinds = row_kinds(
+            PoseidonParams::get(selectors.arity),
+            selectors.block.as_ref(),
+        );
+        let starts = kind_starts(selectors, &kinds, self.config.fold(selectors.arity));
+        let Some(offset) = starts.iter().position(|s| start + s == tamper.row) else {
+            return trace;
+        };
         let value = match tamper.lane {
             Some(lane) => trace.cells.get_mut(offset).and_then(|r| r.get_mut(lane)),
             None => trace.aux.get_mut(offset),
@@ -580,6 +786,18 @@ impl PoseidonChip {
         }
         trace
     }
+}
+
+/// First row of each row kind, relative to the permutation's first row.
+fn kind_starts(selectors: &WidthSelectors, kinds: &[RowKind], fold: usize) -> Vec<usize> {
+    kinds
+        .iter()
+        .scan(0, |row, kind| {
+            let start = *row;
+            *row += selectors.rows(*kind, fold);
+            Some(start)
+        })
+        .collect()
 }
 
 /// Full-round gate: squares row and MDS mix of `q_j^2 * e_j` into the state two rows down.
@@ -653,6 +871,91 @@ fn partial_round_gate(
     });
 }
 
+/// Partial-round block gate: with the input state `s` (lanes `0..t` of the block's first
+/// rows), lane-0 constants `k_i` (fixed cells `0..R` of those rows), squares `z_i` and S-box
+/// outputs `y_i` (cells `t + 2i`, `t + 2i + 1`) and the output state `o` (the state after the
+/// block), for each round `i < R`: `x_i = (state before round i)_0 + k_i`, `z_i = x_i^2`,
+/// `y_i = z_i^2 * x_i`, where the state before round `i` is the linear map
+/// `M·(y_{i−1}, state_1, …)` applied `i` times to `s`; and `o` equals the state after round
+/// `R − 1`. Every state is a linear form in `(s, y)` with coefficients from `M` only, so one
+/// gate serves every block. Degree 4 (selector included).
+fn block_gate(
+    meta: &mut ConstraintSystem<Fr>,
+    columns: &PoseidonColumns,
+    arity: Arity,
+    block: &BlockShape,
+) {
+    let params = PoseidonParams::get(arity);
+    let width = params.width();
+    let c = columns.state.len();
+    let fold = fold(width, c);
+    let rounds = block.rounds;
+    meta.create_gate(format!("poseidon partial-round block t={width}"), |vc| {
+        let q = vc.query_selector(block.selector);
+        let mut cell = |v: usize, down: usize| {
+            vc.query_advice(columns.state[place(v, c).0], rotation(v, c, down))
+        };
+        let s: Vec<Expression<Fr>> = (0..width).map(|j| cell(j, 0)).collect();
+        let z: Vec<Expression<Fr>> = (0..rounds).map(|i| cell(width + 2 * i, 0)).collect();
+        let y: Vec<Expression<Fr>> = (0..rounds).map(|i| cell(width + 2 * i + 1, 0)).collect();
+        let out: Vec<Expression<Fr>> = (0..width)
+            .map(|j| cell(j, fold + block.extra_rows))
+            .collect();
+        let k: Vec<Expression<Fr>> = (0..rounds)
+            .map(|i| vc.query_fixed(columns.round_constants[place(i, c).0], rotation(i, c, 0)))
+            .collect();
+        let vars: Vec<Expression<Fr>> = s.iter().chain(&y).cloned().collect();
+        // Linear forms over `vars` of the state before each round.
+        let unit = |index: usize| {
+            let mut form = vec![Fr::ZERO; width + rounds];
+            form[index] = Fr::ONE;
+            form
+        };
+        let mut state: Vec<Vec<Fr>> = (0..width).map(unit).collect();
+        let mut constraints = Vec::with_capacity(2 * rounds + width);
+        for i in 0..rounds {
+            let x = sparse_combination(&state[0], &vars) + k[i].clone();
+            constraints.push(q.clone() * (z[i].clone() - x.clone().square()));
+            constraints.push(q.clone() * (y[i].clone() - z[i].clone().square() * x));
+            state[0] = unit(width + i);
+            state = params
+                .mds()
+                .iter()
+                .map(|row| {
+                    let mut form = vec![Fr::ZERO; width + rounds];
+                    for (m, input) in row.iter().zip(&state) {
+                        for (f, a) in form.iter_mut().zip(input) {
+                            *f += *m * a;
+                        }
+                    }
+                    form
+                })
+                .collect();
+        }
+        for (o, form) in out.into_iter().zip(&state) {
+            constraints.push(q.clone() * (o - sparse_combination(form, &vars)));
+        }
+        constraints
+    });
+}
+
+/// `sum_j coefficients[j] * terms[j]` over the non-zero coefficients.
+fn sparse_combination(coefficients: &[Fr], terms: &[Expression<Fr>]) -> Expression<Fr> {
+    coefficients
+        .iter()
+        .zip(terms)
+        .filter(|(m, _)| !bool::from(m.is_zero()))
+        .map(|(m, x)| {
+            if *m == Fr::ONE {
+                x.clone()
+            } else {
+                x.clone() * *m
+            }
+        })
+        .reduce(|a, b| a + b)
+        .unwrap_or(Expression::Constant(Fr::ZERO))
+}
+
 /// `e_j = s_j + c_j` for the state (and its round constants) starting at the gate's row.
 fn round_inputs(
     vc: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>,
@@ -719,6 +1022,8 @@ mod tests {
         arities: Vec<Arity>,
         /// State columns (default: the widest state, one row per state).
         lanes: Option<usize>,
+        /// Partial-round layout.
+        partial: PartialRounds,
     }
 
     #[derive(Clone, Debug)]
@@ -727,6 +1032,7 @@ mod tests {
         ops: Vec<Op>,
         arities: Vec<Arity>,
         lanes: Option<usize>,
+        partial: PartialRounds,
         tamper: Option<Tamper>,
         capacity: usize,
         /// Digests the witness produced during the last synthesis.
@@ -778,6 +1084,7 @@ mod tests {
             TestParams {
                 arities: self.arities.clone(),
                 lanes: self.lanes,
+                partial: self.partial,
             }
         }
 
@@ -787,6 +1094,7 @@ mod tests {
                 TestParams {
                     arities: vec![Arity::TWO, Arity::MAX],
                     lanes: None,
+                    partial: PartialRounds::PerRound,
                 },
             )
         }
@@ -800,8 +1108,9 @@ mod tests {
                 Some(lanes) => PoseidonColumns::with_lanes(meta, lanes),
                 None => PoseidonColumns::new(meta, max),
             };
-            let poseidon = PoseidonChip::configure(meta, columns, &params.arities)
-                .expect("fresh columns are wide enough");
+            let poseidon =
+                PoseidonChip::configure_with(meta, columns, &params.arities, params.partial)
+                    .expect("fresh columns are wide enough");
             let input = meta.advice_column();
             meta.enable_equality(input);
             let instance = meta.instance_column();
@@ -840,6 +1149,7 @@ mod tests {
             ops,
             arities: arities.to_vec(),
             lanes: None,
+            partial: PartialRounds::PerRound,
             tamper: None,
             capacity: CAPACITY,
             digests: RefCell::new(Vec::new()),
@@ -926,7 +1236,7 @@ mod tests {
         for arity in Arity::all() {
             let params = PoseidonParams::get(arity);
             assert_eq!(
-                row_kinds(params).len(),
+                row_kinds(params, None).len(),
                 PoseidonChip::states_per_permutation(arity)
             );
         }
@@ -1233,17 +1543,147 @@ mod tests {
 
     #[test]
     fn constraint_degree_is_at_most_four() -> anyhow::Result<()> {
+        for (lanes, partial) in [
+            (17, PartialRounds::PerRound),
+            (17, PartialRounds::Blocks),
+            (4, PartialRounds::Blocks),
+        ] {
+            let mut cs = ConstraintSystem::<Fr>::default();
+            let columns = PoseidonColumns::with_lanes(&mut cs, lanes);
+            PoseidonChip::configure_with(&mut cs, columns, &[Arity::TWO, Arity::MAX], partial)?;
+            let max_gate = cs
+                .gates()
+                .iter()
+                .flat_map(|gate| gate.polynomials())
+                .map(|poly| poly.degree())
+                .max();
+            assert_eq!(max_gate, Some(4));
+            assert!(cs.degree() <= 4, "degree {}", cs.degree());
+        }
+        Ok(())
+    }
+
+    /// `chain17` with partial-round blocks over `lanes` columns.
+    fn chain17_blocks(lanes: usize) -> TestCircuit {
+        TestCircuit {
+            partial: PartialRounds::Blocks,
+            ..chain17_folded(lanes)
+        }
+    }
+
+    fn block_chip(lanes: usize) -> anyhow::Result<PoseidonChip> {
         let mut cs = ConstraintSystem::<Fr>::default();
-        let columns = PoseidonColumns::new(&mut cs, Arity::MAX);
-        PoseidonChip::configure(&mut cs, columns, &[Arity::TWO, Arity::MAX])?;
-        let max_gate = cs
-            .gates()
-            .iter()
-            .flat_map(|gate| gate.polynomials())
-            .map(|poly| poly.degree())
-            .max();
-        assert_eq!(max_gate, Some(4));
-        assert!(cs.degree() <= 4, "degree {}", cs.degree());
+        let columns = PoseidonColumns::with_lanes(&mut cs, lanes);
+        let config = PoseidonChip::configure_with(
+            &mut cs,
+            columns,
+            &[Arity::TWO, Arity::MAX],
+            PartialRounds::Blocks,
+        )?;
+        Ok(PoseidonChip::construct(config))
+    }
+
+    #[test]
+    fn block_shapes_and_rows() -> anyhow::Result<()> {
+        // (lanes, rounds per block, extra rows, rows per 16-input permutation)
+        // 17 lanes: 8 blocks of 8 rounds (2 rows each) + 4 single rounds: 16 + 16 + 4 + 1.
+        // 4 lanes (5-row states, 3 spare cells): 6 blocks of 11 (10 rows) + 2 singles:
+        // 80 + 60 + 10 + 5. 8 lanes: 4 blocks of 15 (6 rows) + 8 singles: 48 + 24 + 24 + 3.
+        // 64 lanes: the squares fit the state row's 47 spare cells (blocks of one row).
+        for (lanes, rounds, extra, rows) in [
+            (17, 8, 1, 37),
+            (4, 11, 5, 155),
+            (8, 15, 3, 99),
+            (1, 8, 16, 621),
+            (64, 16, 0, 25),
+        ] {
+            let chip = block_chip(lanes)?;
+            let shape = chip.config.selectors(Arity::MAX)?.block;
+            assert_eq!(
+                shape.map(|b| (b.rounds, b.extra_rows)),
+                Some((rounds, extra)),
+                "lanes {lanes}"
+            );
+            assert_eq!(chip.rows_per_permutation(Arity::MAX), rows, "lanes {lanes}");
+            assert!(extra <= chip.config.fold(Arity::MAX), "lanes {lanes}");
+        }
+        // Without blocks the layout is the per-round one.
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let columns = PoseidonColumns::with_lanes(&mut cs, 4);
+        let per_round =
+            PoseidonChip::construct(PoseidonChip::configure(&mut cs, columns, &[Arity::MAX])?);
+        assert_eq!(per_round.rows_per_permutation(Arity::MAX), 5 * PER);
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_match_native_and_circomlibjs() -> anyhow::Result<()> {
+        let expected = native::hash_many(&many_inputs(17));
+        for lanes in [17, 16, 9, 8, 6, 4, 2] {
+            let c = chain17_blocks(lanes);
+            assert_eq!(verify(&c, vec![expected])?, Ok(()), "lanes {lanes}");
+            assert!(verify(&c, vec![expected + Fr::ONE])?.is_err());
+        }
+        for lanes in [17, 3, 1] {
+            let c = TestCircuit {
+                lanes: Some(lanes),
+                partial: PartialRounds::Blocks,
+                ..circuit(
+                    one_to(16),
+                    vec![Op::Fixed(0..16)],
+                    &[Arity::TWO, Arity::MAX],
+                )
+            };
+            assert_eq!(
+                verify(&c, vec![fr(FIXED_1_TO_N[15])?])?,
+                Ok(()),
+                "lanes {lanes}"
+            );
+            let two = TestCircuit {
+                lanes: Some(lanes),
+                partial: PartialRounds::Blocks,
+                ..circuit(one_to(2), vec![Op::Fixed(0..2)], &[Arity::TWO, Arity::MAX])
+            };
+            assert_eq!(
+                verify(&two, vec![fr(FIXED_1_TO_N[1])?])?,
+                Ok(()),
+                "lanes {lanes}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn block_tampering_fails() -> anyhow::Result<()> {
+        // 8 lanes, blocks of 15 rounds: rows 0..24 the first four full rounds, blocks at 24,
+        // 30, 36 and 42 (3 state rows, then 3 rows of squares and S-box outputs), single
+        // partial rounds at 48, 51, …, 69, the last full rounds from 72, output at 96.
+        let c = chain17_blocks(8);
+        let per = 99;
+        let t = 17;
+        assert_eq!(verify_own_output(&c)?, Ok(()));
+        let failing = |row: usize, lane: Option<usize>, recompute: bool| -> anyhow::Result<()> {
+            let result = verify_own_output(&tampered(&c, row, lane, recompute))?;
+            anyhow::ensure!(
+                gate_failure(&result),
+                "row {row} lane {lane:?} recompute {recompute}: {result:?}"
+            );
+            Ok(())
+        };
+        for start in [0, per] {
+            // Input state of a block (alone, or recomputed onwards so that only the previous
+            // block's output check can catch it), in both permutations.
+            failing(start + 30, Some(5), false)?;
+            failing(start + 36, Some(3), true)?;
+            failing(start + 24, Some(16), true)?;
+            // A square, an S-box output, the last S-box output (third extra row).
+            failing(start + 30, Some(t + 2 * 3), false)?;
+            failing(start + 30, Some(t + 2 * 7 + 1), false)?;
+            failing(start + 42, Some(t + 2 * 14 + 1), false)?;
+            // The last block's output (the first single partial round's state).
+            failing(start + 48, Some(0), false)?;
+            failing(start + 48, Some(11), true)?;
+        }
         Ok(())
     }
 

@@ -43,6 +43,6 @@ pub mod chip;
 pub mod native;
 pub mod params;
 
-pub use chip::{PoseidonChip, PoseidonColumns, PoseidonConfig};
+pub use chip::{PartialRounds, PoseidonChip, PoseidonColumns, PoseidonConfig, MAX_BLOCK_ROUNDS};
 pub use native::{hash_many, poseidon, HASH_MANY_CHUNK};
 pub use params::{Arity, PoseidonParams, FULL_ROUNDS, MAX_ARITY, PARTIAL_ROUNDS};

@@ -33,8 +33,18 @@ pub(crate) fn mds_mul(params: &PoseidonParams, state: &[Fr]) -> Vec<Fr> {
 ///
 /// `state` must hold `params.width()` elements (the callers in this module guarantee it).
 pub(crate) fn permute(params: &PoseidonParams, state: &mut Vec<Fr>) {
+    permute_with(params, state, PoseidonParams::round_constants);
+}
+
+/// The permutation with another choice of round constants per round (the reference's, or
+/// [`PoseidonParams::shifted_round_constants`], which give the same output).
+pub(crate) fn permute_with(
+    params: &PoseidonParams,
+    state: &mut Vec<Fr>,
+    constants: impl Fn(&PoseidonParams, usize) -> &[Fr],
+) {
     for round in 0..params.rounds() {
-        for (s, c) in state.iter_mut().zip(params.round_constants(round)) {
+        for (s, c) in state.iter_mut().zip(constants(params, round)) {
             *s += c;
         }
         if params.is_full_round(round) {
@@ -90,6 +100,7 @@ pub fn hash_many(inputs: &[Fr]) -> Fr {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::poseidon::params::FULL_ROUNDS;
     use halo2_proofs::halo2curves::ff::PrimeField;
 
     fn fr(decimal: &str) -> anyhow::Result<Fr> {
@@ -209,6 +220,45 @@ pub(crate) mod tests {
         let padded = [Fr::from(5), Fr::ZERO];
         assert_ne!(hash_many(&one), hash_many(&padded));
         assert_ne!(hash_many(&[]), hash_many(&[Fr::ZERO]));
+    }
+
+    #[test]
+    fn shifted_constants_give_the_same_permutation() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(17);
+        for arity in Arity::all() {
+            let params = PoseidonParams::get(arity);
+            for _ in 0..3 {
+                let input: Vec<Fr> = (0..arity.width())
+                    .map(|_| Fr::from(rng.gen::<u64>()) * Fr::from(rng.gen::<u64>()))
+                    .collect();
+                let mut reference = input.clone();
+                permute(params, &mut reference);
+                let mut shifted = input;
+                permute_with(
+                    params,
+                    &mut shifted,
+                    PoseidonParams::shifted_round_constants,
+                );
+                assert_eq!(shifted, reference, "arity {}", arity.get());
+            }
+            // Partial rounds add a constant to lane 0 only; full rounds other than the first
+            // after the partial rounds keep the reference constants.
+            let first_partial = FULL_ROUNDS / 2;
+            let after = first_partial + arity.partial_rounds();
+            for round in 0..params.rounds() {
+                let shifted = params.shifted_round_constants(round);
+                if params.is_full_round(round) && round != after {
+                    assert_eq!(shifted, params.round_constants(round));
+                } else if !params.is_full_round(round) {
+                    assert!(shifted.iter().skip(1).all(|c| *c == Fr::ZERO));
+                }
+            }
+            assert_ne!(
+                params.shifted_round_constants(after),
+                params.round_constants(after)
+            );
+        }
     }
 
     #[test]

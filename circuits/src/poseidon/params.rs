@@ -100,6 +100,9 @@ pub struct PoseidonParams {
     round_constants: Vec<Fr>,
     /// `t x t` matrix: the linear layer maps `s` to `s'_i = sum_j mds[i][j] * s_j`.
     mds: Vec<Vec<Fr>>,
+    /// The same constants pushed forward through the partial rounds (see
+    /// [`PoseidonParams::shifted_round_constants`]), round-major like `round_constants`.
+    shifted_round_constants: Vec<Fr>,
 }
 
 impl PoseidonParams {
@@ -115,12 +118,14 @@ impl PoseidonParams {
         let width = arity.width();
         let mut grain = Grain::new(width, arity.partial_rounds());
         let count = (FULL_ROUNDS + arity.partial_rounds()) * width;
-        let round_constants = (0..count).map(|_| grain.next_canonical()).collect();
+        let round_constants: Vec<Fr> = (0..count).map(|_| grain.next_canonical()).collect();
         let mds = grain.next_cauchy_matrix(width);
+        let shifted_round_constants = shift_partial_constants(arity, &round_constants, &mds);
         PoseidonParams {
             arity,
             round_constants,
             mds,
+            shifted_round_constants,
         }
     }
 
@@ -157,6 +162,63 @@ impl PoseidonParams {
     pub fn mds(&self) -> &[Vec<Fr>] {
         &self.mds
     }
+
+    /// Round constants of the same permutation in which every partial round adds a constant
+    /// to lane 0 only: `(k_r, 0, …, 0)`.
+    ///
+    /// In a partial round the lanes `j ≥ 1` skip the S-box, so their constants can be moved
+    /// past the round's linear layer: `M·(S(s_0 + c_0), s_1 + c_1, …) = M·(S(s_0 + c_0), s_1,
+    /// …) + M·(0, c_1, …)`. Carrying that offset `a` forward, round `r` adds `u = c_r + a` and
+    /// keeps only `k_r = u_0`; the next offset is `M·(0, u_1, …, u_{t−1})`. The first full
+    /// round after the partial rounds absorbs the last offset into its constants; every other
+    /// full round is unchanged. The permutation's output is the same for every input (the
+    /// states between the partial rounds differ from the reference's by the offset). With
+    /// constants on lane 0 only, a run of partial rounds is a fixed linear map of its input
+    /// state and its S-box outputs, whatever rounds it starts at.
+    pub fn shifted_round_constants(&self, round: usize) -> &[Fr] {
+        let t = self.width();
+        self.shifted_round_constants
+            .get(round * t..(round + 1) * t)
+            .unwrap_or(&[])
+    }
+}
+
+/// The constants of [`PoseidonParams::shifted_round_constants`], round-major.
+fn shift_partial_constants(arity: Arity, round_constants: &[Fr], mds: &[Vec<Fr>]) -> Vec<Fr> {
+    let t = arity.width();
+    let first_partial = FULL_ROUNDS / 2;
+    let after_partial = first_partial + arity.partial_rounds();
+    let mut shifted = round_constants.to_vec();
+    let mut offset = vec![Fr::ZERO; t];
+    for round in first_partial..after_partial {
+        let Some(constants) = shifted.get_mut(round * t..(round + 1) * t) else {
+            break;
+        };
+        for (c, a) in constants.iter_mut().zip(&offset) {
+            *c += a;
+        }
+        let mut pushed = constants.to_vec();
+        if let Some(lane0) = pushed.first_mut() {
+            *lane0 = Fr::ZERO;
+        }
+        offset = mds
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&pushed)
+                    .fold(Fr::ZERO, |acc, (m, u)| acc + *m * u)
+            })
+            .collect();
+        for c in constants.iter_mut().skip(1) {
+            *c = Fr::ZERO;
+        }
+    }
+    if let Some(constants) = shifted.get_mut(after_partial * t..(after_partial + 1) * t) {
+        for (c, a) in constants.iter_mut().zip(&offset) {
+            *c += a;
+        }
+    }
+    shifted
 }
 
 /// The Grain LFSR of the Poseidon reference parameter script.

@@ -494,3 +494,28 @@ pub fn verify_bundle(data_dir: &Path, bundle: &ProofBundle, choice: &SrsChoice) 
     bundle.verify(&srs, &vk)?;
     Ok(meta)
 }
+
+#[cfg(test)]
+mod tests {
+    use zkgrid_circuits::model::{InputVisibility, OutputVisibility, Visibility};
+    use zkgrid_circuits::ModelParams;
+
+    use super::*;
+
+    #[test]
+    fn settings_digest_of_layouts_without_poseidon_blocks_is_unchanged() -> anyhow::Result<()> {
+        let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+        let settings = CircuitSettings::new(ModelParams::new(17, 1, 3), 13, hashed);
+        // Settings written before partial-round blocks existed parse as "no blocks", and such
+        // settings serialize without the field: their key directories and plans stay valid.
+        let mut json = serde_json::to_value(settings)?;
+        anyhow::ensure!(json.get("poseidon_blocks").is_none(), "{json}");
+        let parsed: CircuitSettings = serde_json::from_value(json.clone())?;
+        anyhow::ensure!(parsed == settings);
+        let blocks = settings.with_poseidon_blocks(true);
+        anyhow::ensure!(settings_digest(&blocks)? != settings_digest(&settings)?);
+        json["poseidon_blocks"] = serde_json::Value::Bool(true);
+        anyhow::ensure!(serde_json::from_value::<CircuitSettings>(json)? == blocks);
+        Ok(())
+    }
+}

@@ -8,7 +8,7 @@ use super::settings::CircuitSettings;
 use crate::chips::lookup::TableLookupConfig;
 use crate::config::ModelConfig;
 use crate::error::CircuitError;
-use crate::poseidon::{Arity, PoseidonChip, PoseidonColumns, PoseidonConfig};
+use crate::poseidon::{Arity, PartialRounds, PoseidonChip, PoseidonColumns, PoseidonConfig};
 
 /// Columns, gates and lookups of a model circuit.
 #[derive(Clone, Debug)]
@@ -43,7 +43,17 @@ impl ModelCircuitConfig {
             let pool = &model.pool;
             let columns =
                 PoseidonColumns::shared(meta, &pool.lanes, pool.acc, &pool.fixed, Arity::MAX)?;
-            Some(PoseidonChip::configure(meta, columns, &[Arity::MAX])?)
+            let partial = if settings.poseidon_blocks {
+                PartialRounds::Blocks
+            } else {
+                PartialRounds::PerRound
+            };
+            Some(PoseidonChip::configure_with(
+                meta,
+                columns,
+                &[Arity::MAX],
+                partial,
+            )?)
         } else {
             None
         };

@@ -22,6 +22,8 @@
 //! [`CircuitShape`] reports the numbers a proving-cost estimate needs (rows, columns,
 //! lookups, degree); the prover crate turns them into time and memory.
 
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::ConstraintSystem;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -41,8 +43,8 @@ use crate::error::CircuitError;
 /// same model and options (other candidates or cost model), so that cached plans are redone.
 /// 2: 17 lanes are a candidate. 3: the goal ([`PlanGoal`], default balanced); Poseidon folds
 /// into pools narrower than its state. 4: only the chips the model uses are configured, 4-lane
-/// pools. 5: balanced slack 2 → 1.25.
-pub const PLANNER_VERSION: u32 = 5;
+/// pools. 5: balanced slack 2 → 1.25. 6: Poseidon partial rounds in blocks are a candidate.
+pub const PLANNER_VERSION: u32 = 6;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
 /// the fastest one, and among them takes the cheapest to verify. At 2 the peer mlp_small took
@@ -103,6 +105,16 @@ pub const RANGE_SLOT_CANDIDATES: [usize; 4] = [1, 2, 4, 8];
 pub const MSM_COST_PER_ROW: f64 = 1.0;
 /// Cost of one polynomial per extended-domain point (see [`CircuitShape::proving_cost`]).
 pub const EXTENDED_COST_PER_POINT: f64 = 0.1;
+/// Cost of one gate operation per extended-domain point (see [`CircuitShape::proving_cost`]).
+/// Fitted to create_proof times of zoo mlp_small here (public input at 4 and 16 lanes, hashed
+/// input at 4, 9 and 17 lanes with and without partial-round blocks): without it the hashed
+/// layouts, whose Poseidon gates hold thousands of operations, were estimated up to 1.6× too
+/// fast relative to the public ones.
+pub const GATE_COST_PER_OP_POINT: f64 = 0.0035;
+/// Gate operations that cost an on-chain verifier about as much as one commitment (≈ 7k gas
+/// per commitment, ≈ 25 gas per operation of straight-line field arithmetic, measured with
+/// and without Poseidon's partial-round blocks).
+pub const GATE_OPS_PER_COMMITMENT: f64 = 280.0;
 
 /// The shape of one model circuit layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +145,11 @@ pub struct CircuitShape {
     pub permutation_columns: usize,
     /// Degree of the constraint system.
     pub degree: usize,
+    /// Arithmetic operations (sums, products, scalings, negations) in the gates' constraint
+    /// polynomials: what the prover evaluates at every extended-domain point and the verifier
+    /// once.
+    #[serde(default)]
+    pub gate_ops: usize,
 }
 
 impl CircuitShape {
@@ -169,6 +186,13 @@ impl CircuitShape {
             .div_ceil(self.degree.saturating_sub(2).max(1))
     }
 
+    /// Estimated on-chain verification cost in commitments: [`CircuitShape::verifier_commitments`]
+    /// plus the gates' operations at [`GATE_OPS_PER_COMMITMENT`] (the verifier evaluates every
+    /// constraint once). What [`PlanGoal::Gas`] and [`PlanGoal::Balanced`] minimize.
+    pub fn verifier_cost(&self) -> f64 {
+        self.verifier_commitments() as f64 + self.gate_ops as f64 / GATE_OPS_PER_COMMITMENT
+    }
+
     /// Extended-domain factor: the quotient is evaluated on `d · 2^k` points,
     /// `d = 2^⌈log2(degree − 1)⌉`.
     pub fn extension(&self) -> usize {
@@ -181,7 +205,7 @@ impl CircuitShape {
     ///   permutation products, `d − 1` quotient pieces, two SHPLONK openings);
     /// * extended-domain work: every polynomial the quotient reads (advice, fixed, selectors,
     ///   instance, permutation σ columns and products, lookup polynomials) is FFT'd to and
-    ///   evaluated on `d · 2^k` points.
+    ///   evaluated on `d · 2^k` points, and so is every gate operation.
     pub fn proving_cost(&self) -> f64 {
         let n = (1u64 << self.k) as f64;
         let d = self.extension() as f64;
@@ -193,7 +217,9 @@ impl CircuitShape {
             + self.permutation_columns
             + self.permutation_products()
             + 3 * self.lookups) as f64;
-        n * (MSM_COST_PER_ROW * msms + EXTENDED_COST_PER_POINT * d * extended)
+        n * (MSM_COST_PER_ROW * msms
+            + EXTENDED_COST_PER_POINT * d * extended
+            + GATE_COST_PER_OP_POINT * d * self.gate_ops as f64)
     }
 }
 
@@ -238,7 +264,30 @@ fn shape_of(
         instance_values: InstanceLayout::new(&circuit.model, settings.visibility).len(),
         permutation_columns: cs.permutation().get_columns().len(),
         degree: cs.degree(),
+        gate_ops: gate_ops(cs),
     })
+}
+
+/// Arithmetic operations in the constraint polynomials of `cs`'s gates.
+pub fn gate_ops(cs: &ConstraintSystem<Fr>) -> usize {
+    cs.gates()
+        .iter()
+        .flat_map(|gate| gate.polynomials())
+        .map(|poly| {
+            poly.evaluate(
+                &|_| 0,
+                &|_| 0,
+                &|_| 0,
+                &|_| 0,
+                &|_| 0,
+                &|_| 0,
+                &|a| a + 1,
+                &|a, b| a + b + 1,
+                &|a, b| a + b + 1,
+                &|a, _| a + 1,
+            )
+        })
+        .sum()
 }
 
 /// Smallest `k` whose usable rows hold `rows` (at least [`CircuitSettings::MIN_K`]), given
@@ -275,16 +324,27 @@ pub fn plan_with(
     let shared = Arc::new(model.clone());
     let lookup_table = uses_lookup_table(model);
     let chips = required_chips(model, visibility.weights);
+    // Poseidon's partial rounds one per state, then (when the circuit hashes) in blocks: on
+    // equal terms the per-round layout comes first and wins.
+    let block_variants: &[bool] = if visibility.needs_poseidon() {
+        &[false, true]
+    } else {
+        &[false]
+    };
     let mut feasible: Vec<Plan> = Vec::new();
     for lanes in LANE_CANDIDATES
         .into_iter()
         .filter(|l| (!lookup_table || *l >= 8) && *l >= chips.min_lanes())
     {
-        for slots in RANGE_SLOT_CANDIDATES.into_iter().filter(|s| *s <= lanes) {
+        let slot_candidates = RANGE_SLOT_CANDIDATES.into_iter().filter(|s| *s <= lanes);
+        for (slots, &poseidon_blocks) in
+            slot_candidates.flat_map(|s| block_variants.iter().map(move |b| (s, b)))
+        {
             let params = ModelParams::new(lanes, slots, limbs);
             let settings = CircuitSettings::new(params, CircuitSettings::MAX_K, visibility)
                 .with_lookup_table(lookup_table)
-                .with_chips(chips);
+                .with_chips(chips)
+                .with_poseidon_blocks(poseidon_blocks);
             let mut candidate = shape_of(shared.clone(), settings)?;
             if candidate.advice_columns > column_budget {
                 continue;
@@ -330,8 +390,8 @@ fn choose(feasible: &[Plan], goal: PlanGoal) -> Option<Plan> {
         let ordering = match goal {
             PlanGoal::Prove => (a.proving_cost(), a.committed_columns(), a.fixed_columns)
                 .partial_cmp(&(b.proving_cost(), b.committed_columns(), b.fixed_columns)),
-            PlanGoal::Balanced | PlanGoal::Gas => (a.verifier_commitments(), a.proving_cost())
-                .partial_cmp(&(b.verifier_commitments(), b.proving_cost())),
+            PlanGoal::Balanced | PlanGoal::Gas => (a.verifier_cost(), a.proving_cost())
+                .partial_cmp(&(b.verifier_cost(), b.proving_cost())),
         };
         ordering.unwrap_or(std::cmp::Ordering::Equal)
     };

@@ -119,6 +119,12 @@ pub struct CircuitSettings {
     /// the model's layers ([`super::support::required_chips`]).
     #[serde(default)]
     pub chips: ChipSet,
+    /// Lay Poseidon's partial rounds out in blocks ([`crate::poseidon::chip::PartialRounds`]):
+    /// fewer rows, one more gate. Only meaningful when the circuit hashes; absent (false) in
+    /// settings written before blocks existed, and not written when false, so those settings
+    /// and their keys are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub poseidon_blocks: bool,
 }
 
 impl Default for CircuitSettings {
@@ -130,6 +136,7 @@ impl Default for CircuitSettings {
             visibility: Visibility::PUBLIC,
             lookup_table: false,
             chips: ChipSet::ALL,
+            poseidon_blocks: false,
         }
     }
 }
@@ -149,6 +156,15 @@ impl CircuitSettings {
             visibility,
             lookup_table: false,
             chips: ChipSet::ALL,
+            poseidon_blocks: false,
+        }
+    }
+
+    /// The same settings with Poseidon's partial rounds in blocks or one per state.
+    pub fn with_poseidon_blocks(self, poseidon_blocks: bool) -> Self {
+        Self {
+            poseidon_blocks,
+            ..self
         }
     }
 

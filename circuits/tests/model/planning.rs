@@ -45,6 +45,10 @@ fn plans_are_minimal_and_exact() -> anyhow::Result<()> {
             );
             ensure!(s.rows_needed() <= s.usable_rows, "{name}: does not fit");
             ensure!(
+                visibility.needs_poseidon() || !p.settings.poseidon_blocks,
+                "{name}: Poseidon blocks without Poseidon"
+            );
+            ensure!(
                 shape(&model, p.settings)? == s,
                 "{name}: shape() disagrees with plan()"
             );
@@ -129,17 +133,18 @@ fn goals_trade_proving_time_for_verifier_commitments() -> anyhow::Result<()> {
                 .map(|goal| plan_with(&model, visibility, BUDGET, goal));
             let (prove, balanced, gas) = (prove?.shape, balanced?.shape, gas?.shape);
             println!(
-                "{name} {:?}: commitments prove/balanced/gas {}/{}/{}, cost {:.0}/{:.0}/{:.0}",
+                "{name} {:?}: verifier cost prove/balanced/gas {:.1}/{:.1}/{:.1}, cost \
+                 {:.0}/{:.0}/{:.0}",
                 visibility.input,
-                prove.verifier_commitments(),
-                balanced.verifier_commitments(),
-                gas.verifier_commitments(),
+                prove.verifier_cost(),
+                balanced.verifier_cost(),
+                gas.verifier_cost(),
                 prove.proving_cost(),
                 balanced.proving_cost(),
                 gas.proving_cost()
             );
-            ensure!(gas.verifier_commitments() <= balanced.verifier_commitments());
-            ensure!(balanced.verifier_commitments() <= prove.verifier_commitments());
+            ensure!(gas.verifier_cost() <= balanced.verifier_cost());
+            ensure!(balanced.verifier_cost() <= prove.verifier_cost());
             ensure!(prove.proving_cost() <= balanced.proving_cost());
             ensure!(prove.proving_cost() <= gas.proving_cost());
             ensure!(
@@ -176,19 +181,76 @@ fn narrowest_hashed_layout_folds_poseidon_and_stays_sound() -> anyhow::Result<()
         "expected a folded layout, got {} lanes",
         p.settings.params.lanes
     );
+    ensure!(
+        !p.settings.poseidon_blocks,
+        "the gas goal keeps one state per partial round (the block gate costs the verifier)"
+    );
+    hashed_layout_is_sound(&model, visibility, p.settings)
+}
+
+#[test]
+fn poseidon_blocks_speed_hashed_layouts_up_and_stay_sound() -> anyhow::Result<()> {
+    let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+    let model = zoo_model("mlp_small")?;
+    let prove = plan_with(&model, hashed, BUDGET, PlanGoal::Prove)?;
+    ensure!(
+        prove.settings.poseidon_blocks,
+        "fastest layout without blocks"
+    );
+    // The same pool with one state per partial round needs more rows (here a larger k) and
+    // is estimated slower; the blocks cost the verifier their gate.
+    let per_round = prove.settings.with_poseidon_blocks(false);
+    let (with_blocks, without) = (shape(&model, prove.settings)?, shape(&model, per_round)?);
+    ensure!(
+        with_blocks.rows_used < without.rows_used,
+        "blocks {} rows, per round {}",
+        with_blocks.rows_used,
+        without.rows_used
+    );
+    ensure!(
+        without.rows_needed() > with_blocks.usable_rows,
+        "same k without blocks"
+    );
+    ensure!(with_blocks.gate_ops > without.gate_ops);
+    ensure!(with_blocks.verifier_cost() > without.verifier_cost());
+    // Sound at the 17-lane layout and folded (6 lanes: 3 rows per state), hashed input and
+    // output, against every changed instance and a lying input.
+    let model = zoo_model("mlp_tiny")?;
+    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
+    for lanes in [17, 6] {
+        let base = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?.settings;
+        let mut settings = base.with_poseidon_blocks(true);
+        settings.params.lanes = lanes;
+        settings.k = CircuitSettings::MAX_K;
+        let fitted = shape(&model, settings)?;
+        settings.k =
+            zkgrid_circuits::model::plan::smallest_k(fitted.rows_needed(), fitted.blinding_rows)
+                .ok_or_else(|| anyhow!("{lanes} lanes do not fit"))?;
+        hashed_layout_is_sound(&model, visibility, settings)?;
+    }
+    Ok(())
+}
+
+/// `settings` proves `model` on an input and rejects every changed instance and a different
+/// input behind the same public hash.
+fn hashed_layout_is_sound(
+    model: &zkgrid_models::QuantizedModel,
+    visibility: Visibility,
+    settings: CircuitSettings,
+) -> anyhow::Result<()> {
     let n: usize = model.input.shape.iter().product();
     let input: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 200 - 100).collect();
-    let output = execute(&model, &input)?.output().to_vec();
+    let output = execute(model, &input)?.output().to_vec();
     let recipient = Fr::from(11u64);
     let circuit = ModelCircuit::new(
-        &model,
-        p.settings,
+        model,
+        settings,
         Some(ModelWitness {
             input: input.clone(),
             recipient,
         }),
     )?;
-    let public = instances(&model, visibility, &input, &output, recipient)?;
+    let public = instances(model, visibility, &input, &output, recipient)?;
     mock(&circuit, public.clone())?.map_err(|e| anyhow!(e))?;
     // Any changed public value (input hash, output hash, recipient) is rejected.
     for i in 0..public.len() {
@@ -203,8 +265,8 @@ fn narrowest_hashed_layout_folds_poseidon_and_stays_sound() -> anyhow::Result<()
     let mut other = input.clone();
     other[0] += 1;
     let lying = ModelCircuit::new(
-        &model,
-        p.settings,
+        model,
+        settings,
         Some(ModelWitness {
             input: other,
             recipient,

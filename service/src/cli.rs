@@ -34,7 +34,7 @@ pub enum Command {
     /// Print the circuit layout a model compiles to: k, rows, columns, estimated proving memory.
     ///
     /// Example: zkgrid inspect network.zkg.json
-    Inspect(SetupArgs),
+    Inspect(InspectArgs),
     /// Generate (or load cached) proving and verifying keys for a compiled model.
     ///
     /// Example: zkgrid setup network.zkg.json
@@ -217,6 +217,18 @@ pub struct SetupArgs {
     /// SRS: a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,
+}
+
+/// Arguments of `zkgrid inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model and layout options.
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// List every layout the planner considers (pool width, range slots, Poseidon blocks, k)
+    /// with its estimated proving cost and verifier cost, and which goal picks which.
+    #[arg(long)]
+    pub candidates: bool,
 }
 
 /// Arguments of `zkgrid prove`.

@@ -584,15 +584,66 @@ fn optimize_goals_trade_commitments_for_proving_cost() -> Result<()> {
             ],
         )?)?)?;
         ensure!(out["goal"] == goal, "{out}");
-        let commitments = out["verifier_commitments"]
-            .as_u64()
-            .context("commitments")?;
+        let verifier = out["verifier_cost"].as_f64().context("verifier cost")?;
+        ensure!(out["verifier_commitments"].as_u64().is_some(), "{out}");
         let cost = out["estimated_proving_cost"].as_f64().context("cost")?;
-        seen.push((commitments, cost));
+        seen.push((verifier, cost, out["settings"].clone()));
     }
-    let (prove, gas) = (seen[0], seen[2]);
+    let (prove, gas) = (&seen[0], &seen[2]);
     ensure!(gas.0 <= seen[1].0 && seen[1].0 <= prove.0, "{seen:?}");
     ensure!(prove.1 <= gas.1, "{seen:?}");
+    // `--candidates` lists the layouts the goals chose among, each marked with its goals.
+    let listed: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &[
+            "--json",
+            "inspect",
+            s(&model),
+            "--input-visibility",
+            "hashed",
+            "--candidates",
+        ],
+    )?)?)?;
+    let candidates = listed["candidates"].as_array().context("candidates")?;
+    ensure!(candidates.len() > 3, "{listed}");
+    let fastest = candidates
+        .iter()
+        .filter_map(|c| c["estimated_proving_cost"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    for (goal, (_, cost, settings)) in ["prove", "balanced", "gas"].iter().zip(&seen) {
+        let picked: Vec<&serde_json::Value> = candidates
+            .iter()
+            .filter(|c| {
+                c["picked_by"]
+                    .as_array()
+                    .is_some_and(|goals| goals.iter().any(|g| g == goal))
+            })
+            .collect();
+        ensure!(picked.len() == 1, "{goal}: {picked:?}");
+        ensure!(
+            &picked[0]["settings"] == settings,
+            "{goal}: {picked:?} vs {settings}"
+        );
+        ensure!(picked[0]["estimated_proving_cost"].as_f64() == Some(*cost));
+    }
+    ensure!(
+        seen[0].1 == fastest && seen[1].1 <= 1.25 * fastest,
+        "{seen:?}"
+    );
+    let table = ok(&zkgrid(
+        d,
+        &[
+            "inspect",
+            s(&model),
+            "--input-visibility",
+            "hashed",
+            "--candidates",
+        ],
+    )?)?;
+    ensure!(
+        table.contains("picked by") && table.contains("blocks") && table.contains("gas"),
+        "{table}"
+    );
     let human = ok(&zkgrid(d, &["inspect", s(&model), "--optimize", "gas"])?)?;
     ensure!(
         human.contains("planner goal") && human.contains("gas"),

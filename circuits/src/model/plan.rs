@@ -308,13 +308,42 @@ pub fn plan(
 }
 
 /// Picks `k` and the column pool for `model` under `visibility` with at most `column_budget`
-/// advice columns, serving `goal` (see the module documentation).
+/// advice columns, serving `goal` (see the module documentation): the one [`choose`] picks
+/// among [`candidates`].
 pub fn plan_with(
     model: &QuantizedModel,
     visibility: Visibility,
     column_budget: usize,
     goal: PlanGoal,
 ) -> Result<Plan, CircuitError> {
+    let feasible = candidates(model, visibility, column_budget)?;
+    let chosen = choose(&feasible, goal).ok_or(CircuitError::NoFeasiblePlan {
+        column_budget,
+        max_k: CircuitSettings::MAX_K,
+    })?;
+    tracing::info!(
+        model = %model.name,
+        k = chosen.shape.k,
+        lanes = chosen.settings.params.lanes,
+        range_slots = chosen.settings.params.range_slots,
+        poseidon_blocks = chosen.settings.poseidon_blocks,
+        rows = chosen.shape.rows_used,
+        advice = chosen.shape.advice_columns,
+        commitments = chosen.shape.verifier_commitments(),
+        goal = goal.as_str(),
+        "model circuit planned"
+    );
+    Ok(chosen)
+}
+
+/// Every layout the planner considers for `model` under `visibility` within `column_budget`
+/// advice columns, each at its smallest `k`, in the planner's fixed order (lanes, range slots,
+/// then Poseidon per round before blocks); empty when none fits.
+pub fn candidates(
+    model: &QuantizedModel,
+    visibility: Visibility,
+    column_budget: usize,
+) -> Result<Vec<Plan>, CircuitError> {
     model.validate()?;
     check_supported(model)?;
     let weight_bits = super::weights::required_range_bits(model, visibility.weights)?;
@@ -360,28 +389,12 @@ pub fn plan_with(
             });
         }
     }
-    let best = choose(&feasible, goal);
-    let chosen = best.ok_or(CircuitError::NoFeasiblePlan {
-        column_budget,
-        max_k: CircuitSettings::MAX_K,
-    })?;
-    tracing::info!(
-        model = %model.name,
-        k = chosen.shape.k,
-        lanes = chosen.settings.params.lanes,
-        range_slots = chosen.settings.params.range_slots,
-        rows = chosen.shape.rows_used,
-        advice = chosen.shape.advice_columns,
-        commitments = chosen.shape.verifier_commitments(),
-        goal = goal.as_str(),
-        "model circuit planned"
-    );
-    Ok(chosen)
+    Ok(feasible)
 }
 
 /// The plan among `feasible` that best serves `goal`; the first of equals (candidates come in
-/// a fixed order, so the choice is deterministic).
-fn choose(feasible: &[Plan], goal: PlanGoal) -> Option<Plan> {
+/// a fixed order, so the choice is deterministic); `None` when `feasible` is empty.
+pub fn choose(feasible: &[Plan], goal: PlanGoal) -> Option<Plan> {
     let fastest = feasible
         .iter()
         .map(|p| p.shape.proving_cost())

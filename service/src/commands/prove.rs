@@ -4,8 +4,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use zkgrid_circuits::model::plan::{candidates, choose, BALANCED_SLACK};
 use zkgrid_circuits::model::{
-    plan_with, recipient_from_address, InputVisibility, OutputVisibility, Visibility,
+    plan_with, recipient_from_address, InputVisibility, OutputVisibility, PlanGoal, Visibility,
     WeightsVisibility,
 };
 use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
@@ -17,7 +18,9 @@ use zkgrid_prover::{estimate_proving_memory, CircuitShape, ProofBundle};
 
 use super::run::load_compiled;
 use super::{read_limited, write_atomic};
-use crate::cli::{DemoArgs, InputVis, OutputVis, ProveArgs, SetupArgs, VerifyArgs, WeightsVis};
+use crate::cli::{
+    DemoArgs, InputVis, InspectArgs, OutputVis, ProveArgs, SetupArgs, VerifyArgs, WeightsVis,
+};
 use crate::output::{print_json, table};
 use crate::progress::Bars;
 
@@ -71,7 +74,11 @@ fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
 }
 
 /// `zkgrid inspect`.
-pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
+pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
+    let a = &args.setup;
+    if args.candidates {
+        return inspect_candidates(a, json);
+    }
     let c = load_compiled(&a.model)?;
     let goal: zkgrid_circuits::model::PlanGoal = a.optimize.into();
     let p = plan_with(&c.model, visibility(a), a.column_budget, goal)
@@ -87,7 +94,7 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     };
     if json {
         return print_json(
-            &serde_json::json!({"model_hash": c.model_hash, "goal": goal, "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
+            &serde_json::json!({"model_hash": c.model_hash, "goal": goal, "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "verifier_cost": s.verifier_cost(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
         );
     }
     println!(
@@ -131,6 +138,18 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
             format!("≤ {}", s.verifier_commitments()),
         ],
         vec![
+            "gate operations".into(),
+            format!(
+                "{} (poseidon {})",
+                s.gate_ops,
+                if p.settings.poseidon_blocks {
+                    "partial rounds in blocks"
+                } else {
+                    "one state per partial round"
+                }
+            ),
+        ],
+        vec![
             "estimated proving cost".into(),
             format!("{:.0} (planner units)", s.proving_cost()),
         ],
@@ -143,6 +162,109 @@ pub fn inspect(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
     if let Some(w) = weights_commitment {
         println!("weights commitment (first public instance; publish it): {w}");
     }
+    Ok(())
+}
+
+/// `zkgrid inspect --candidates`: every layout the planner weighs, and what each goal picks.
+fn inspect_candidates(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
+    let c = load_compiled(&a.model)?;
+    let feasible =
+        candidates(&c.model, visibility(a), a.column_budget).context("planning the circuit")?;
+    let goals = [PlanGoal::Prove, PlanGoal::Balanced, PlanGoal::Gas];
+    let picks: Vec<(PlanGoal, Option<usize>)> = goals
+        .iter()
+        .map(|goal| {
+            let picked = choose(&feasible, *goal);
+            (*goal, feasible.iter().position(|p| Some(*p) == picked))
+        })
+        .collect();
+    let fastest = feasible
+        .iter()
+        .map(|p| p.shape.proving_cost())
+        .min_by(f64::total_cmp)
+        .unwrap_or(1.0);
+    let picked_by = |index: usize| -> Vec<&'static str> {
+        picks
+            .iter()
+            .filter(|(_, i)| *i == Some(index))
+            .map(|(goal, _)| goal.as_str())
+            .collect()
+    };
+    if json {
+        let list: Vec<serde_json::Value> = feasible
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::json!({
+                    "settings": p.settings,
+                    "shape": p.shape,
+                    "verifier_commitments": p.shape.verifier_commitments(),
+                    "verifier_cost": p.shape.verifier_cost(),
+                    "estimated_proving_cost": p.shape.proving_cost(),
+                    "picked_by": picked_by(i),
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({
+            "model_hash": c.model_hash,
+            "column_budget": a.column_budget,
+            "balanced_slack": BALANCED_SLACK,
+            "candidates": list,
+        }));
+    }
+    println!(
+        "model {} ({}): {} layouts within {} advice columns; proving cost relative to the \
+         fastest, verifier cost in commitments (+ gate operations / {:.0}); balanced = cheapest \
+         verifier within {:.2}× of the fastest",
+        c.model.name,
+        c.model_hash,
+        feasible.len(),
+        a.column_budget,
+        zkgrid_circuits::model::plan::GATE_OPS_PER_COMMITMENT,
+        BALANCED_SLACK
+    );
+    let rows: Vec<Vec<String>> = feasible
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let s = &p.shape;
+            vec![
+                p.settings.params.lanes.to_string(),
+                p.settings.params.range_slots.to_string(),
+                if p.settings.poseidon_blocks {
+                    "blocks"
+                } else {
+                    "per round"
+                }
+                .to_string(),
+                s.k.to_string(),
+                s.rows_used.to_string(),
+                s.advice_columns.to_string(),
+                s.verifier_commitments().to_string(),
+                format!("{:.1}", s.verifier_cost()),
+                format!("{:.2}×", s.proving_cost() / fastest),
+                picked_by(i).join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "lanes",
+                "range slots",
+                "poseidon",
+                "k",
+                "rows",
+                "advice",
+                "commitments",
+                "verifier cost",
+                "proving cost",
+                "picked by",
+            ],
+            &rows
+        )
+    );
     Ok(())
 }
 

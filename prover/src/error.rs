@@ -348,6 +348,14 @@ pub enum ProverError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A pinned layout was made for another visibility than the one asked for.
+    #[error("pinned circuit settings are for visibility {pinned}, the setup asks for {asked}")]
+    PinnedVisibility {
+        /// Visibility of the pinned settings.
+        pinned: String,
+        /// Visibility of the setup options.
+        asked: String,
+    },
     /// The CPU lacks an instruction set extension the field arithmetic was built with.
     #[error(
         "this CPU lacks {missing}, which zkgrid's x86-64 field arithmetic needs \

@@ -18,7 +18,8 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zkgrid_circuits::model::{
-    decode_output, instances, plan_with, CircuitSettings, ModelWitness, Plan, PlanGoal, Visibility,
+    decode_output, instances, plan_with, shape, CircuitSettings, ModelWitness, Plan, PlanGoal,
+    Visibility,
 };
 use zkgrid_circuits::{ModelCircuit, LAYOUT_VERSION};
 use zkgrid_models::execute::{argmax, dequantize, execute};
@@ -58,6 +59,10 @@ pub struct SetupOptions {
     pub goal: PlanGoal,
     /// The SRS.
     pub srs: SrsChoice,
+    /// A layout chosen earlier (e.g. the one whose verifying key a service published for the
+    /// model): used as it is instead of planning, so that a newer planner cannot move a model
+    /// that has a deployed verifier to another circuit. Its visibility must be `visibility`.
+    pub pinned: Option<CircuitSettings>,
 }
 
 impl Default for SetupOptions {
@@ -67,6 +72,7 @@ impl Default for SetupOptions {
             column_budget: DEFAULT_COLUMN_BUDGET,
             goal: PlanGoal::default(),
             srs: SrsChoice::Dev,
+            pinned: None,
         }
     }
 }
@@ -251,6 +257,18 @@ pub fn setup_with(
         .join(&model_hash)
         .join(format!("plan-{}.json", plan_digest(opts)?));
     let (plan, plan_s) = step(progress, "plan", &model.name, || {
+        if let Some(settings) = opts.pinned {
+            if settings.visibility != opts.visibility {
+                return Err(ProverError::PinnedVisibility {
+                    pinned: format!("{:?}", settings.visibility),
+                    asked: format!("{:?}", opts.visibility),
+                });
+            }
+            return Ok(Plan {
+                settings,
+                shape: shape(model, settings)?,
+            });
+        }
         match read_plan(&plan_path) {
             Some(p) => Ok(p),
             None => {
@@ -516,6 +534,32 @@ mod tests {
         anyhow::ensure!(settings_digest(&blocks)? != settings_digest(&settings)?);
         json["poseidon_blocks"] = serde_json::Value::Bool(true);
         anyhow::ensure!(serde_json::from_value::<CircuitSettings>(json)? == blocks);
+        Ok(())
+    }
+
+    #[test]
+    fn pinned_settings_of_another_visibility_are_refused() -> anyhow::Result<()> {
+        let model = zkgrid_models::zoo::get("mlp_tiny")?;
+        let model = zkgrid_models::compile(
+            &model.onnx,
+            "mlp_tiny",
+            Some(&model.calibration),
+            &zkgrid_models::QuantConfig::default(),
+        )?
+        .model;
+        let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+        let pinned = CircuitSettings::new(ModelParams::new(4, 1, 2), 10, hashed);
+        let dir = tempfile::tempdir()?;
+        let opts = SetupOptions {
+            pinned: Some(pinned),
+            ..SetupOptions::default()
+        };
+        match setup(dir.path(), &model, &opts) {
+            Err(ProverError::PinnedVisibility { pinned, asked }) => {
+                anyhow::ensure!(pinned.contains("Hashed") && asked.contains("Public"));
+            }
+            other => anyhow::bail!("expected PinnedVisibility, got {:?}", other.map(|_| ())),
+        }
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use zkgrid_circuits::model::{
-    recipient_from_address, InputVisibility, InstanceLayout, OutputVisibility, PlanGoal,
-    Visibility, WeightsVisibility,
+    recipient_from_address, CircuitSettings, InputVisibility, InstanceLayout, OutputVisibility,
+    PlanGoal, Visibility, WeightsVisibility,
 };
 use zkgrid_models::compile::CompiledModel;
 use zkgrid_models::{ModelError, QuantizedModel};
@@ -267,7 +267,8 @@ pub fn parse_address(s: &str) -> Result<[u8; 20], EngineError> {
         .map_err(|_| EngineError::BadRecipient(s.to_string()))
 }
 
-type KeyCacheKey = (String, ModelOptions);
+/// Model hash, options and the pinned layout (if any).
+type KeyCacheKey = (String, ModelOptions, Option<CircuitSettings>);
 
 /// The engine: data dir, SRS choice and an in-memory key cache.
 pub struct Engine {
@@ -313,7 +314,19 @@ impl Engine {
         opts: &ModelOptions,
         progress: &dyn Progress,
     ) -> Result<Arc<ModelKeys>, EngineError> {
-        let key = (model.model_hash.clone(), *opts);
+        self.keys_for(model, opts, None, progress)
+    }
+
+    /// [`Engine::keys`] for the layout `pinned` when given (the one key generation published)
+    /// instead of planning anew.
+    fn keys_for(
+        &self,
+        model: &CompiledModel,
+        opts: &ModelOptions,
+        pinned: Option<CircuitSettings>,
+        progress: &dyn Progress,
+    ) -> Result<Arc<ModelKeys>, EngineError> {
+        let key = (model.model_hash.clone(), *opts, pinned);
         if let Some(k) = self.cached(&key) {
             return Ok(k);
         }
@@ -327,6 +340,7 @@ impl Engine {
             column_budget: opts.column_budget,
             goal: opts.optimize,
             srs: self.srs.clone(),
+            pinned,
         };
         let keys = Arc::new(setup_with(&self.data_dir, &model.model, &setup, progress)?);
         if let Ok(mut m) = self.keys.lock() {
@@ -388,19 +402,26 @@ impl Engine {
     }
 
     /// The prove job: prove, verify natively (inside `prove_with`) and check the decoded output.
-    /// Proves `payload` with `model`'s keys; with `published_vk` (the hash key generation
-    /// stored), refuses to prove when today's keys differ from it.
+    /// Proves `payload` with `model`'s keys; with `published` (what key generation stored),
+    /// uses the layout it published rather than planning anew (a newer planner may prefer
+    /// another one, and the model's verifier is already out there), and refuses to prove when
+    /// today's keys for it differ from the published verifying key (a changed circuit layout).
     pub fn prove(
         &self,
         model: &CompiledModel,
         opts: &ModelOptions,
         payload: &ProvePayload,
-        published_vk: Option<&str>,
+        published: Option<&KeysInfo>,
         progress: &dyn Progress,
     ) -> Result<(ProofBundle, ProveTimings), EngineError> {
         let recipient = recipient_from_address(&parse_address(&payload.recipient)?);
-        let keys = self.keys(model, opts, progress)?;
+        // Settings stored by an older version that this one cannot read: plan anew, the vk
+        // comparison below still catches a different circuit.
+        let pinned = published
+            .and_then(|info| serde_json::from_value::<CircuitSettings>(info.settings.clone()).ok());
+        let keys = self.keys_for(model, opts, pinned, progress)?;
         let current = keys.keys.vk_hash().to_string();
+        let published_vk = published.map(|info| info.vk_hash.as_str());
         if let Some(published) = published_vk.filter(|p| *p != current) {
             return Err(EngineError::KeysChanged {
                 published: published.to_string(),
@@ -514,7 +535,10 @@ mod tests {
             Some(&entry.calibration),
             &zkgrid_models::QuantConfig::default(),
         )?;
-        let opts = ModelOptions::default();
+        let opts = ModelOptions {
+            input_visibility: InputVisibility::Hashed,
+            ..ModelOptions::default()
+        };
         let progress = zkgrid_prover::model::NoProgress;
         let (info, _) = engine.keygen(&model, &opts, &progress)?;
         let payload = ProvePayload {
@@ -522,11 +546,29 @@ mod tests {
             recipient: "0x00000000000000000000000000000000000000aa".to_string(),
         };
         // Keys as published: proves.
-        let (bundle, _) = engine.prove(&model, &opts, &payload, Some(&info.vk_hash), &progress)?;
+        let (bundle, _) = engine.prove(&model, &opts, &payload, Some(&info), &progress)?;
         assert_eq!(bundle.vk_hash.to_string(), info.vk_hash);
-        // Published by another layout: refused before proving, permanently, naming both.
+        // The published layout is used even where today's planner would choose another (here
+        // the gas goal's, while the options say balanced): the published verifier keeps working.
+        let gas = ModelOptions {
+            optimize: PlanGoal::Gas,
+            ..opts
+        };
+        let (gas_info, _) = engine.keygen(&model, &gas, &progress)?;
+        assert_ne!(
+            gas_info.settings, info.settings,
+            "goals chose the same layout"
+        );
+        let (bundle, _) = engine.prove(&model, &opts, &payload, Some(&gas_info), &progress)?;
+        assert_eq!(bundle.vk_hash.to_string(), gas_info.vk_hash);
+        // Published keys of another circuit for the same layout: refused before proving,
+        // permanently, naming both.
         let stale = "0x".to_string() + &"ab".repeat(32);
-        match engine.prove(&model, &opts, &payload, Some(&stale), &progress) {
+        let published = KeysInfo {
+            vk_hash: stale.clone(),
+            ..info.clone()
+        };
+        match engine.prove(&model, &opts, &payload, Some(&published), &progress) {
             Err(e @ EngineError::KeysChanged { .. }) => {
                 assert!(!e.is_transient());
                 let m = e.to_string();

@@ -207,13 +207,10 @@ fn work(
                 .as_ref()
                 .map(|k| parse_stored("model keys", k))
                 .transpose()?;
-            let (bundle, t) = state.engine.prove(
-                &model,
-                &opts,
-                &payload,
-                published.as_ref().map(|k| k.vk_hash.as_str()),
-                progress,
-            )?;
+            let (bundle, t) =
+                state
+                    .engine
+                    .prove(&model, &opts, &payload, published.as_ref(), progress)?;
             Ok(Outcome::Prove {
                 bundle: bundle.to_json()?,
                 prove_s: t.prove_s,

@@ -62,6 +62,7 @@ pub(crate) fn options(a: &SetupArgs) -> SetupOptions {
         column_budget: a.column_budget,
         goal: a.optimize.into(),
         srs: srs_choice(a.srs.as_deref()),
+        pinned: None,
     }
 }
 

@@ -641,3 +641,54 @@ fn folded_poseidon_model_matches_reference_and_rejects_mutations() -> anyhow::Re
     );
     Ok(())
 }
+
+/// Every zoo model with its default layout, public and hashed input (`ZKGRID_DIFF_ZOO=
+/// model:visibility[+goal],…` picks other cases): both verifiers accept two valid proofs, ours
+/// rejects every mutation of each (every instance, every proof word class, encodings, splices,
+/// truncated and extended calldata) and the reference all but the trailing-bytes ones. Minutes
+/// (the reference for a 795-instance model is a 169 KB contract), so not in CI, which runs the
+/// same differential on mlp_tiny's hashed layout above.
+#[test]
+#[ignore = "every zoo model against the reference; run with --ignored --nocapture"]
+fn every_zoo_model_matches_reference_and_rejects_mutations() -> anyhow::Result<()> {
+    use common::hashed::{zoo_case, zoo_model_for};
+    let cases = std::env::var("ZKGRID_DIFF_ZOO").unwrap_or_else(|_| {
+        zkgrid_models::zoo::NAMES
+            .iter()
+            .flat_map(|name| [format!("{name}:public"), format!("{name}:hashed")])
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    for case in cases.split(',').filter(|c| !c.is_empty()) {
+        let (model, visibility, goal) = zoo_case(case)?;
+        let m = zoo_model_for(&model, visibility, goal)?;
+        let settings = m.keys.plan.settings;
+        let mut proofs = Vec::new();
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let (proof, flat) = m.prove(&m.input, &[0x11; 20])?;
+            proofs.push(proof);
+            instances = vec![flat];
+        }
+        let common::hashed::HashedModel { keys, .. } = m;
+        let f = Fixture {
+            srs: keys.srs,
+            keys: keys.keys,
+            instances,
+            proofs,
+            _dir: tempfile::tempdir()?,
+        };
+        let gas = differential::<RichCircuit>(&f)?;
+        println!(
+            "DIFF_ROW {case}: k {}, {} lanes, poseidon blocks {}, {} instances: both accept, \
+             ours {} gas, reference {} gas",
+            settings.k,
+            settings.params.lanes,
+            settings.poseidon_blocks,
+            f.instances[0].len(),
+            gas.ours,
+            gas.reference
+        );
+    }
+    Ok(())
+}

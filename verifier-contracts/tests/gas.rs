@@ -291,24 +291,13 @@ fn gas_breakdown_mlp_small() -> anyhow::Result<()> {
 #[test]
 #[ignore = "gas report; run with --ignored --nocapture"]
 fn gas_zoo_rows() -> anyhow::Result<()> {
-    use common::hashed::{zoo_model_for, HASHED_INPUT};
-    use zkgrid_circuits::model::{PlanGoal, Visibility};
+    use common::hashed::{zoo_case, zoo_model_for};
     let cases = std::env::var("ZKGRID_GAS_ZOO").unwrap_or_else(|_| "mlp_tiny:hashed".to_owned());
     let reference = std::env::var("ZKGRID_GAS_REFERENCE").map_or(true, |v| v != "0");
     let mut measured = 0;
     for case in cases.split(',').filter(|c| !c.is_empty()) {
-        let (model, vis) = case
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("case {case:?} is not model:visibility"))?;
-        let (base, goal) = match vis.split_once('+') {
-            Some((base, goal)) => (base, goal.parse::<PlanGoal>()?),
-            None => (vis, PlanGoal::default()),
-        };
-        let visibility = match base {
-            "public" => Visibility::PUBLIC,
-            "hashed" => HASHED_INPUT,
-            other => anyhow::bail!("unknown visibility {other:?} (public or hashed)"),
-        };
+        let (model, visibility, goal) = zoo_case(case)?;
+        let (model, vis) = (model.as_str(), &case[model.len() + 1..]);
         let row = zoo_model_for(model, visibility, goal).and_then(|m| {
             let (proof, instances) = m.prove(&m.input, &[0xb2; 20])?;
             let n = instances.len();

@@ -22,6 +22,25 @@ pub const HASHED_INPUT: Visibility = Visibility {
     weights: WeightsVisibility::Fixed,
 };
 
+/// A zoo case `model:visibility[+goal]` (visibility `public` = public input and output,
+/// `hashed` = hashed input, public output; `+goal` plans for another goal than the default,
+/// e.g. `mlp_small:hashed+gas`).
+pub fn zoo_case(case: &str) -> anyhow::Result<(String, Visibility, PlanGoal)> {
+    let (model, vis) = case
+        .split_once(':')
+        .ok_or_else(|| anyhow!("case {case:?} is not model:visibility"))?;
+    let (base, goal) = match vis.split_once('+') {
+        Some((base, goal)) => (base, goal.parse::<PlanGoal>()?),
+        None => (vis, PlanGoal::default()),
+    };
+    let visibility = match base {
+        "public" => Visibility::PUBLIC,
+        "hashed" => HASHED_INPUT,
+        other => anyhow::bail!("unknown visibility {other:?} (public or hashed)"),
+    };
+    Ok((model.to_owned(), visibility, goal))
+}
+
 /// A set-up zoo model.
 pub struct HashedModel {
     /// Its visibility ([`HASHED_INPUT`] unless made by [`zoo_model`]).

@@ -420,19 +420,24 @@ fn differential<C: snark_verifier_sdk::CircuitExt<Fr>>(f: &Fixture) -> anyhow::R
             );
             let r = reference_evm.call(reference.address, calldata)?;
             if r.success {
+                // snark-verifier's verifier reads a fixed prefix of its raw calldata (instances
+                // ‖ proof) and ignores anything after it, so appended bytes get through; and
+                // CALLDATALOAD reads missing bytes as zero, so a proof whose last byte is 0
+                // reads the same with that byte cut off (1 proof in 256). It also reduces
+                // instances modulo r, so r in place of a 0 instance is the same value to it
+                // (ours refuses non-canonical encodings).
+                let explained = mutation.name.contains("extended")
+                    || (mutation.name.contains("truncated by 1 byte") && proof.last() == Some(&0))
+                    || (mutation.name.starts_with("instance[0] = r") && words[0] == [0u8; 32]);
+                assert!(explained, "reference verifier accepted: {}", mutation.name);
                 reference_accepted.push(mutation.name.clone());
             }
         }
     }
-    // snark-verifier's verifier reads a fixed prefix of its raw calldata (instances ‖ proof)
-    // and ignores anything after it: appended bytes are the only mutations it lets through.
-    for name in &reference_accepted {
-        assert!(
-            name.contains("extended"),
-            "reference verifier accepted: {name}"
-        );
-    }
-    println!("reference verifier accepted only trailing-bytes mutations: {reference_accepted:?}");
+    println!(
+        "reference verifier accepted only trailing-bytes mutations (and a 1-byte truncation \
+         of a proof ending in 0, r for a 0 instance): {reference_accepted:?}"
+    );
     Ok(report)
 }
 

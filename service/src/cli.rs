@@ -217,6 +217,12 @@ pub struct SetupArgs {
     /// SRS: a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,
+    /// Use this circuit layout instead of planning (keeps a deployed verifier valid across
+    /// zkgrid upgrades whose planner would choose another): a JSON file holding circuit
+    /// settings, or an object with a top-level `settings` field (`zkgrid --json inspect`
+    /// output, a test vector, the keys of a REST model). Its visibility must match the flags.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
 }
 
 /// Arguments of `zkgrid inspect`.

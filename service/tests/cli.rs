@@ -659,3 +659,58 @@ fn optimize_goals_trade_commitments_for_proving_cost() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn settings_pin_a_layout_instead_of_planning() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let (z, model) = compiled_tiny(d)?;
+    let hashed = ["--input-visibility", "hashed"];
+    // The gas goal's layout, saved by `inspect --json`, differs from the default's.
+    let mut args = vec!["--json", "inspect", s(&model), "--optimize", "gas"];
+    args.extend(hashed);
+    let gas_plan = ok(&zkgrid(d, &args)?)?;
+    let gas_file = d.join("gas-layout.json");
+    std::fs::write(&gas_file, &gas_plan)?;
+    let gas_plan: serde_json::Value = serde_json::from_str(&gas_plan)?;
+    let mut args = vec!["--json", "inspect", s(&model)];
+    args.extend(hashed);
+    let default_plan: serde_json::Value = serde_json::from_str(&ok(&zkgrid(d, &args)?)?)?;
+    ensure!(
+        gas_plan["settings"] != default_plan["settings"],
+        "{gas_plan} {default_plan}"
+    );
+    // Proving with the default goal but the pinned layout gives the gas layout's key.
+    let input = z.join("input.json");
+    let prove = |extra: &[&str], out: &Path| -> Result<serde_json::Value> {
+        let mut args = vec!["prove", s(&model), s(&input)];
+        args.extend(hashed);
+        args.extend(extra);
+        args.extend(["-o", s(out)]);
+        ok(&zkgrid(d, &args)?)?;
+        Ok(serde_json::from_slice(&std::fs::read(out)?)?)
+    };
+    let by_goal = prove(&["--optimize", "gas"], &d.join("gas.json"))?;
+    let pinned = prove(&["--settings", s(&gas_file)], &d.join("pinned.json"))?;
+    ensure!(
+        by_goal["vk_hash"] == pinned["vk_hash"],
+        "{by_goal} {pinned}"
+    );
+    ensure!(pinned["k"] == gas_plan["settings"]["k"], "{pinned}");
+    // `inspect` says the layout is pinned; a bare settings object works too.
+    let settings_only = d.join("settings-only.json");
+    std::fs::write(&settings_only, gas_plan["settings"].to_string())?;
+    let mut args = vec!["inspect", s(&model), "--settings", s(&settings_only)];
+    args.extend(hashed);
+    let human = ok(&zkgrid(d, &args)?)?;
+    ensure!(human.contains("pinned by"), "{human}");
+    // Settings for another visibility, and a file without settings, are errors naming it.
+    let wrong = zkgrid(d, &["inspect", s(&model), "--settings", s(&gas_file)])?;
+    fails_with(&wrong, "visibility")?;
+    let junk = d.join("junk.json");
+    std::fs::write(&junk, r#"{"lanes": 3}"#)?;
+    let mut args = vec!["inspect", s(&model), "--settings", s(&junk)];
+    args.extend(hashed);
+    fails_with(&zkgrid(d, &args)?, "holds no circuit settings")?;
+    Ok(())
+}

@@ -403,9 +403,10 @@ fn prepare_from_model(
         column_budget: a.column_budget,
         optimize: a.optimize,
         srs: a.srs.clone(),
+        settings: None,
     };
     let c = load_compiled(model)?;
-    let keys = setup_with(data, &c.model, &options(&setup), &Bars::new(json)).context("setup")?;
+    let keys = setup_with(data, &c.model, &options(&setup)?, &Bars::new(json)).context("setup")?;
     let layout = InstanceLayout::new(&c.model, keys.plan.settings.visibility);
     let built = super::evm::build(&keys.srs, keys.keys.vk(), layout.len())?;
     Ok(Prepared {

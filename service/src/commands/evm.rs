@@ -83,7 +83,8 @@ fn abi(chunks: usize) -> serde_json::Value {
 
 fn generate_cmd(a: &EvmGenerateArgs, json: bool, data: &Path) -> anyhow::Result<()> {
     let c = super::run::load_compiled(&a.setup.model)?;
-    let keys = setup_with(data, &c.model, &options(&a.setup), &Bars::new(json)).context("setup")?;
+    let keys =
+        setup_with(data, &c.model, &options(&a.setup)?, &Bars::new(json)).context("setup")?;
     let layout =
         zkgrid_circuits::model::InstanceLayout::new(&c.model, keys.plan.settings.visibility);
     let t = Instant::now();

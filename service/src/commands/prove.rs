@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use zkgrid_circuits::model::plan::{candidates, choose, BALANCED_SLACK};
 use zkgrid_circuits::model::{
-    plan_with, recipient_from_address, InputVisibility, OutputVisibility, PlanGoal, Visibility,
-    WeightsVisibility,
+    plan_with, recipient_from_address, shape, CircuitSettings, InputVisibility, OutputVisibility,
+    Plan, PlanGoal, Visibility, WeightsVisibility,
 };
 use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
 use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
@@ -56,14 +56,48 @@ pub(crate) fn srs_choice(p: Option<&Path>) -> SrsChoice {
 }
 
 /// Setup options from the shared flags.
-pub(crate) fn options(a: &SetupArgs) -> SetupOptions {
-    SetupOptions {
+pub(crate) fn options(a: &SetupArgs) -> anyhow::Result<SetupOptions> {
+    Ok(SetupOptions {
         visibility: visibility(a),
         column_budget: a.column_budget,
         goal: a.optimize.into(),
         srs: srs_choice(a.srs.as_deref()),
-        pinned: None,
+        pinned: pinned_settings(a)?,
+    })
+}
+
+/// Most bytes of a `--settings` file.
+const MAX_SETTINGS_JSON_BYTES: u64 = 16 << 20;
+
+/// The layout named by `--settings`, checked against the visibility flags.
+fn pinned_settings(a: &SetupArgs) -> anyhow::Result<Option<CircuitSettings>> {
+    let Some(path) = &a.settings else {
+        return Ok(None);
+    };
+    let bytes = read_limited(path, MAX_SETTINGS_JSON_BYTES)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let inner = value.get("settings").cloned().unwrap_or(value);
+    let settings: CircuitSettings = serde_json::from_value(inner).with_context(|| {
+        format!(
+            "{} holds no circuit settings (expected the settings object or one with a \
+             `settings` field)",
+            path.display()
+        )
+    })?;
+    settings
+        .validate()
+        .with_context(|| format!("circuit settings in {}", path.display()))?;
+    let asked = visibility(a);
+    if settings.visibility != asked {
+        bail!(
+            "the settings in {} are for visibility {:?}, the flags ask for {:?}",
+            path.display(),
+            settings.visibility,
+            asked
+        );
     }
+    Ok(Some(settings))
 }
 
 fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
@@ -82,8 +116,14 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
     }
     let c = load_compiled(&a.model)?;
     let goal: zkgrid_circuits::model::PlanGoal = a.optimize.into();
-    let p = plan_with(&c.model, visibility(a), a.column_budget, goal)
-        .context("planning the circuit")?;
+    let p = match pinned_settings(a)? {
+        Some(settings) => Plan {
+            settings,
+            shape: shape(&c.model, settings).context("laying out the given settings")?,
+        },
+        None => plan_with(&c.model, visibility(a), a.column_budget, goal)
+            .context("planning the circuit")?,
+    };
     let s = p.shape;
     let mem = estimate_proving_memory(&CircuitShape::from_plan(&s))?;
     let weights_commitment = if p.settings.visibility.hashed_weights() {
@@ -95,7 +135,7 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
     };
     if json {
         return print_json(
-            &serde_json::json!({"model_hash": c.model_hash, "goal": goal, "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "verifier_cost": s.verifier_cost(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
+            &serde_json::json!({"model_hash": c.model_hash, "goal": goal, "pinned_from": a.settings, "settings": p.settings, "shape": s, "verifier_commitments": s.verifier_commitments(), "verifier_cost": s.verifier_cost(), "estimated_proving_cost": s.proving_cost(), "estimated_proving_memory": mem, "weights_commitment": weights_commitment}),
         );
     }
     println!(
@@ -105,7 +145,10 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
         c.model.macs()
     );
     let rows = vec![
-        vec!["planner goal".into(), goal.as_str().to_string()],
+        match &a.settings {
+            Some(path) => vec!["layout".into(), format!("pinned by {}", path.display())],
+            None => vec!["planner goal".into(), goal.as_str().to_string()],
+        },
         vec!["k".into(), s.k.to_string()],
         vec![
             "rows used / usable".into(),
@@ -272,7 +315,7 @@ fn inspect_candidates(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
 /// `zkgrid setup`.
 pub fn setup_cmd(a: &SetupArgs, json: bool, data: &Path) -> anyhow::Result<()> {
     let c = load_compiled(&a.model)?;
-    let keys = setup_with(data, &c.model, &options(a), &Bars::new(json)).context("setup")?;
+    let keys = setup_with(data, &c.model, &options(a)?, &Bars::new(json)).context("setup")?;
     if json {
         return print_json(&serde_json::json!({
             "model_hash": keys.model_hash, "vk_hash": keys.keys.vk_hash().to_string(), "k": keys.plan.settings.k,
@@ -317,7 +360,7 @@ pub fn prove_cmd(a: &ProveArgs, json: bool, data: &Path) -> anyhow::Result<()> {
     .with_context(|| format!("input file {}", a.input.display()))?;
     let q = quantize_input(&c.model, &input)?;
     let bars = Bars::new(json);
-    let keys = setup_with(data, &c.model, &options(&a.setup), &bars).context("setup")?;
+    let keys = setup_with(data, &c.model, &options(&a.setup)?, &bars).context("setup")?;
     let (bundle, t) = keys.prove_with(&q, recipient, &bars).context("proving")?;
     write_atomic(&a.output, bundle.to_json()?.as_bytes())?;
     let weights_commitment =

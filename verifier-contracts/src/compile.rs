@@ -146,11 +146,25 @@ fn evaluate(
             let a = evaluate(b, cs, a, evals)?;
             b.neg(a)
         }
-        Expression::Sum(l, r) => {
-            let l = evaluate(b, cs, l, evals)?;
-            let r = evaluate(b, cs, r, evals)?;
-            b.add(l, r)
-        }
+        // `x + p·q` (or `p·q + x`) as one multiply-accumulate: the terms of a linear combination
+        // (halo2 builds them as left-deep sums of scaled queries) become a chain of them.
+        Expression::Sum(l, r) => match (factors(r), factors(l)) {
+            (Some((p, q)), _) => {
+                let acc = evaluate(b, cs, l, evals)?;
+                let (p, q) = evaluate_factors(b, cs, p, q, evals)?;
+                b.mac(p, q, acc)
+            }
+            (None, Some((p, q))) => {
+                let acc = evaluate(b, cs, r, evals)?;
+                let (p, q) = evaluate_factors(b, cs, p, q, evals)?;
+                b.mac(p, q, acc)
+            }
+            (None, None) => {
+                let l = evaluate(b, cs, l, evals)?;
+                let r = evaluate(b, cs, r, evals)?;
+                b.add(l, r)
+            }
+        },
         Expression::Product(l, r) => {
             let l = evaluate(b, cs, l, evals)?;
             let r = evaluate(b, cs, r, evals)?;
@@ -162,6 +176,38 @@ fn evaluate(
             b.mul(a, c)
         }
     })
+}
+
+/// The two factors of a product or a scaling (the scalar as a constant expression's value).
+enum Factor<'e> {
+    Expr(&'e Expression<Fr>),
+    Scalar(Fr),
+}
+
+fn factors(expr: &Expression<Fr>) -> Option<(Factor<'_>, Factor<'_>)> {
+    match expr {
+        Expression::Product(p, q) => Some((Factor::Expr(p), Factor::Expr(q))),
+        Expression::Scaled(a, c) => Some((Factor::Expr(a), Factor::Scalar(*c))),
+        _ => None,
+    }
+}
+
+fn evaluate_factors(
+    b: &mut Builder,
+    cs: &ConstraintSystem<Fr>,
+    p: Factor<'_>,
+    q: Factor<'_>,
+    evals: &Evals<'_>,
+) -> Result<(Slot, Slot)> {
+    let one = |f: Factor<'_>, b: &mut Builder| -> Result<Slot> {
+        Ok(match f {
+            Factor::Expr(e) => evaluate(b, cs, e, evals)?,
+            Factor::Scalar(c) => b.constant(c),
+        })
+    };
+    let p = one(p, b)?;
+    let q = one(q, b)?;
+    Ok((p, q))
 }
 
 fn any_eval(

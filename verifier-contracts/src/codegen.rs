@@ -1073,4 +1073,36 @@ mod tests {
         let (reg, count) = allocate(&low);
         assert_eq!(count, 1, "{reg:?}");
     }
+
+    #[test]
+    fn accumulators_used_once_stay_on_the_stack() {
+        let k = Src::Const([7u8; 32]);
+        let x = Src::Calldata(0x44);
+        // v0 = x·k; v1 = x·k + v0; v2 = x·v1 + v1 (v1 used twice); v3 = x·k + v2; then v3 is
+        // absorbed.
+        let low = Lowering {
+            micro: vec![
+                Micro::Arith(Arith::Mul, 0, x, k),
+                Micro::Mac(1, x, k, Src::Val(0)),
+                Micro::Mac(2, x, Src::Val(1), Src::Val(1)),
+                Micro::Mac(3, x, k, Src::Val(2)),
+                Micro::AbsorbWord {
+                    tpos: 0,
+                    src: Src::Val(3),
+                },
+            ],
+            values: 4,
+        };
+        assert_eq!(fuse(&low), vec![true, false, true, false, false]);
+        // A fused pair is shorter than the same ops through registers.
+        let (reg, _) = allocate(&low);
+        let e = Emitter {
+            reg: &reg,
+            reg_base: 0x400,
+        };
+        let plain: usize = low.micro[..2].iter().map(|m| e.emit(m).code.len()).sum();
+        let fused = e.emit_with(&low.micro[0], false, true).code.len()
+            + e.emit_with(&low.micro[1], true, false).code.len();
+        assert!(fused + 5 <= plain, "fused {fused} bytes, plain {plain}");
+    }
 }

@@ -17,7 +17,7 @@ pub const FORMAT_NAME: &str = "zkgrid-quantized-model";
 /// Current format version.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// A quantized integer operation. Semantics are given by [`crate::execute`].
+/// A quantized integer operation. Semantics are given by [`crate::execute()`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum QOp {

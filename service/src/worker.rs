@@ -4,7 +4,7 @@
 //! database; either way each reports its capability and claims only jobs that fit its memory.
 //!
 //! A worker that stops (crash, shutdown, lost lease) simply stops heartbeating: its lease lapses
-//! and any worker's [`JobStore::requeue_expired`] puts the job back in the queue. A result
+//! and any worker's [`crate::store::JobStore::requeue_expired`] puts the job back in the queue. A result
 //! computed under a lost lease is thrown away by the store's fencing.
 
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`compile`] | verifying key → [`Program`] (transcript, constraints, permutation, lookups, SHPLONK) |
+//! | [`mod@compile`] | verifying key → [`Program`] (transcript, constraints, permutation, lookups, SHPLONK) |
 //! | [`program`] | the program's instruction set and compact encoding |
 //! | [`codegen`] | program → straight-line EVM code, split into code contracts under EIP-170 |
 //! | [`interpret`] | native interpreter of a program (the contract's semantics without an EVM) |

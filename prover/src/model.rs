@@ -33,8 +33,8 @@ use crate::keys::{
 use crate::proof::{prove, verify};
 use crate::srs::{DevSrsCache, Srs};
 
-/// Default advice-column budget for [`zkgrid_circuits::model::plan()`] (trade-off: more columns prove faster per row but
-/// cost more on-chain gas per commitment).
+/// Default advice-column budget for [`zkgrid_circuits::model::plan()`] (trade-off: more
+/// columns prove faster per row but cost more on-chain gas per commitment).
 pub const DEFAULT_COLUMN_BUDGET: usize = 48;
 
 /// Which SRS to use.

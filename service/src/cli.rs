@@ -371,6 +371,9 @@ pub struct EvmDeployArgs {
     /// SRS (with MODEL): a halo2 params file or a snarkjs .ptau file. Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,
+    /// Use this circuit layout instead of planning (with MODEL; see `zkgrid prove --settings`).
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
     /// Also deploy the settlement contract.
     #[arg(long)]
     pub settlement: bool,

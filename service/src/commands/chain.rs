@@ -403,7 +403,7 @@ fn prepare_from_model(
         column_budget: a.column_budget,
         optimize: a.optimize,
         srs: a.srs.clone(),
-        settings: None,
+        settings: a.settings.clone(),
     };
     let c = load_compiled(model)?;
     let keys = setup_with(data, &c.model, &options(&setup)?, &Bars::new(json)).context("setup")?;

@@ -683,47 +683,13 @@ impl Emitter<'_> {
         }
     }
 
-    /// Code of one micro operation; the stack holds `r` (and nothing else) before and after.
-    fn emit(&self, m: &Micro) -> Asm {
-        self.emit_with(m, false, false)
-    }
-
-    /// [`Emitter::emit`] with the stack hand-over of [`fuse`]: with `stacked_input` the op is a
+    /// Code of one micro operation; the stack holds `r` (and nothing else) before and after,
+    /// except for the stack hand-over of [`fuse`]: with `stacked_input` the op is a
     /// multiply-accumulate whose accumulator is on the stack (`[r, c]` before); with
     /// `keep_output` its result stays there (`[r, value]` after) instead of in its register.
     fn emit_with(&self, m: &Micro, stacked_input: bool, keep_output: bool) -> Asm {
         let mut a = Asm::default();
         match m {
-            Micro::Mac(d, x, y, c) if stacked_input || keep_output => {
-                if stacked_input {
-                    // [r, c] → [r, r, c]
-                    a.op(o::DUP2);
-                    a.op(o::SWAP1);
-                } else {
-                    a.op(o::DUP1);
-                    self.load(&mut a, c);
-                }
-                a.op(o::DUP2);
-                self.load(&mut a, y);
-                self.load(&mut a, x);
-                a.op(o::MULMOD);
-                a.op(o::ADDMOD);
-                if !keep_output {
-                    self.store(&mut a, *d);
-                }
-            }
-            Micro::Arith(kind, d, x, y) if keep_output => {
-                a.append(self.emit(&Micro::Arith(*kind, *d, *x, *y)));
-                // Drop the store the plain op ends with (PUSH of the register, MSTORE).
-                let store = {
-                    let mut s = Asm::default();
-                    self.store(&mut s, *d);
-                    s.code
-                };
-                let cut = a.code.len() - store.len();
-                debug_assert_eq!(&a.code[cut..], &store[..]);
-                a.code.truncate(cut);
-            }
             Micro::Arith(kind, d, x, y) => {
                 a.op(o::DUP1);
                 match kind {
@@ -745,17 +711,27 @@ impl Emitter<'_> {
                         a.op(o::ADDMOD);
                     }
                 }
-                self.store(&mut a, *d);
+                if !keep_output {
+                    self.store(&mut a, *d);
+                }
             }
             Micro::Mac(d, x, y, c) => {
-                a.op(o::DUP1);
-                self.load(&mut a, c);
+                if stacked_input {
+                    // [r, c] → [r, r, c]
+                    a.op(o::DUP2);
+                    a.op(o::SWAP1);
+                } else {
+                    a.op(o::DUP1);
+                    self.load(&mut a, c);
+                }
                 a.op(o::DUP2);
                 self.load(&mut a, y);
                 self.load(&mut a, x);
                 a.op(o::MULMOD);
                 a.op(o::ADDMOD);
-                self.store(&mut a, *d);
+                if !keep_output {
+                    self.store(&mut a, *d);
+                }
             }
             Micro::Inv(d, x) => {
                 for at in [0x00, 0x20, 0x40] {
@@ -1100,7 +1076,10 @@ mod tests {
             reg: &reg,
             reg_base: 0x400,
         };
-        let plain: usize = low.micro[..2].iter().map(|m| e.emit(m).code.len()).sum();
+        let plain: usize = low.micro[..2]
+            .iter()
+            .map(|m| e.emit_with(m, false, false).code.len())
+            .sum();
         let fused = e.emit_with(&low.micro[0], false, true).code.len()
             + e.emit_with(&low.micro[1], true, false).code.len();
         assert!(fused + 5 <= plain, "fused {fused} bytes, plain {plain}");

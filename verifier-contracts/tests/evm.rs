@@ -613,6 +613,25 @@ fn wide_circuit_fits_eip170_and_verifies() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Two proofs of a set-up zoo model's sample input for `recipient`, as a differential fixture.
+fn model_fixture(m: common::hashed::HashedModel, recipient: [u8; 20]) -> anyhow::Result<Fixture> {
+    let mut proofs = Vec::new();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (proof, flat) = m.prove(&m.input, &recipient)?;
+        proofs.push(proof);
+        instances = vec![flat];
+    }
+    let common::hashed::HashedModel { keys, .. } = m;
+    Ok(Fixture {
+        srs: keys.srs,
+        keys: keys.keys,
+        instances,
+        proofs,
+        _dir: tempfile::tempdir()?,
+    })
+}
+
 /// A real model layout against the reference: mlp_tiny with a Poseidon-hashed input plans onto
 /// 6 lanes, so every 17-wide Poseidon state folds over 3 rows (gates query up to 9 rows
 /// ahead) and the range checks' running-sum lookups take degree-2 inputs (a degree-5 system).
@@ -624,22 +643,7 @@ fn folded_poseidon_model_matches_reference_and_rejects_mutations() -> anyhow::Re
         "expected a folded layout"
     );
     assert_eq!(m.keys.keys.vk().cs().degree(), 5);
-    let mut proofs = Vec::new();
-    let mut instances = Vec::new();
-    for _ in 0..2 {
-        let (proof, flat) = m.prove(&m.input, &[0x5a; 20])?;
-        proofs.push(proof);
-        instances = vec![flat];
-    }
-    let common::hashed::HashedModel { keys, .. } = m;
-    let f = Fixture {
-        srs: keys.srs,
-        keys: keys.keys,
-        instances,
-        proofs,
-        _dir: tempfile::tempdir()?,
-    };
-    let gas = differential::<RichCircuit>(&f)?;
+    let gas = differential::<RichCircuit>(&model_fixture(m, [0x5a; 20])?)?;
     println!(
         "mlp_tiny (hashed input, folded Poseidon): ours {} gas, reference {} gas",
         gas.ours, gas.reference
@@ -668,21 +672,7 @@ fn every_zoo_model_matches_reference_and_rejects_mutations() -> anyhow::Result<(
         let (model, visibility, goal) = zoo_case(case)?;
         let m = zoo_model_for(&model, visibility, goal)?;
         let settings = m.keys.plan.settings;
-        let mut proofs = Vec::new();
-        let mut instances = Vec::new();
-        for _ in 0..2 {
-            let (proof, flat) = m.prove(&m.input, &[0x11; 20])?;
-            proofs.push(proof);
-            instances = vec![flat];
-        }
-        let common::hashed::HashedModel { keys, .. } = m;
-        let f = Fixture {
-            srs: keys.srs,
-            keys: keys.keys,
-            instances,
-            proofs,
-            _dir: tempfile::tempdir()?,
-        };
+        let f = model_fixture(m, [0x11; 20])?;
         let gas = differential::<RichCircuit>(&f)?;
         println!(
             "DIFF_ROW {case}: k {}, {} lanes, poseidon blocks {}, {} instances: both accept, \

@@ -578,7 +578,8 @@ impl PoseidonChip {
         let kinds = row_kinds(params, selectors.block.as_ref());
         let starts = kind_starts(selectors, &kinds, fold);
         let input: Value<Vec<Fr>> = lanes.iter().map(Lane::value).collect();
-        let trace = input.map(|state| self.trace(params, selectors, start, state));
+        let trace =
+            input.map(|state| self.trace(params, selectors, (&kinds, &starts), start, state));
 
         let mut digest = None;
         for (offset, kind) in kinds.into_iter().enumerate() {
@@ -657,24 +658,23 @@ impl PoseidonChip {
         }
     }
 
-    /// Computes the witness of one permutation starting at absolute row `start` (which only
-    /// locates the test-only tampering).
+    /// Computes the witness of one permutation laid out as `(kinds, starts)` (its row kinds and
+    /// their first rows) from absolute row `start` (which, with `starts`, only locates the
+    /// test-only tampering).
     #[cfg_attr(not(test), allow(unused_variables))]
     fn trace(
         &self,
         params: &'static PoseidonParams,
         selectors: &WidthSelectors,
+        (kinds, starts): (&[RowKind], &[usize]),
         start: usize,
         input: Vec<Fr>,
     ) -> Trace {
-        let kinds = row_kinds(params, selectors.block.as_ref());
-        #[cfg(test)]
-        let starts = kind_starts(selectors, &kinds, self.config.fold(selectors.arity));
         let mut cells: Vec<Vec<Fr>> = Vec::with_capacity(kinds.len());
         let mut aux = Vec::with_capacity(kinds.len());
         let mut state = input;
         let mut squares = Vec::new();
-        for (offset, kind) in kinds.into_iter().enumerate() {
+        for (offset, &kind) in kinds.iter().enumerate() {
             #[cfg(test)]
             if kind != RowKind::Squares {
                 self.tamper_state(start + starts[offset], &mut state);
@@ -739,7 +739,7 @@ impl PoseidonChip {
         }
         let trace = Trace { cells, aux };
         #[cfg(test)]
-        let trace = self.tamper_cell(start, selectors, trace);
+        let trace = self.tamper_cell(start, starts, trace);
         trace
     }
 
@@ -765,15 +765,10 @@ impl PoseidonChip {
     /// (`lane` indexes the row kind's cells: a block's squares and S-box outputs follow its
     /// state's lanes).
     #[cfg(test)]
-    fn tamper_cell(&self, start: usize, selectors: &WidthSelectors, mut trace: Trace) -> Trace {
+    fn tamper_cell(&self, start: usize, starts: &[usize], mut trace: Trace) -> Trace {
         let Some(tamper) = self.tamper.filter(|t| !t.recompute && t.row >= start) else {
             return trace;
         };
-        let kinds = row_kinds(
-            PoseidonParams::get(selectors.arity),
-            selectors.block.as_ref(),
-        );
-        let starts = kind_starts(selectors, &kinds, self.config.fold(selectors.arity));
         let Some(offset) = starts.iter().position(|s| start + s == tamper.row) else {
             return trace;
         };

@@ -2,7 +2,7 @@
 
 use halo2_proofs::halo2curves::{bn256::Fr, ff::Field};
 
-use super::params::{Arity, PoseidonParams};
+use super::params::{mat_vec, Arity, PoseidonParams};
 use crate::error::CircuitError;
 
 /// Number of message elements absorbed per permutation by [`hash_many`]: 16 inputs minus the
@@ -16,15 +16,7 @@ pub(crate) fn pow5(x: Fr) -> Fr {
 
 /// Applies the linear layer: `s'_i = sum_j mds[i][j] * s_j`.
 pub(crate) fn mds_mul(params: &PoseidonParams, state: &[Fr]) -> Vec<Fr> {
-    params
-        .mds()
-        .iter()
-        .map(|row| {
-            row.iter()
-                .zip(state)
-                .fold(Fr::ZERO, |acc, (m, s)| acc + *m * s)
-        })
-        .collect()
+    mat_vec(params.mds(), state)
 }
 
 /// The Poseidon permutation of width `params.width()` (exactly circomlibjs'

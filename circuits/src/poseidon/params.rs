@@ -183,6 +183,13 @@ impl PoseidonParams {
     }
 }
 
+/// `m · v` for a matrix given by its rows.
+pub(crate) fn mat_vec(m: &[Vec<Fr>], v: &[Fr]) -> Vec<Fr> {
+    m.iter()
+        .map(|row| row.iter().zip(v).fold(Fr::ZERO, |acc, (a, x)| acc + *a * x))
+        .collect()
+}
+
 /// The constants of [`PoseidonParams::shifted_round_constants`], round-major.
 fn shift_partial_constants(arity: Arity, round_constants: &[Fr], mds: &[Vec<Fr>]) -> Vec<Fr> {
     let t = arity.width();
@@ -201,14 +208,7 @@ fn shift_partial_constants(arity: Arity, round_constants: &[Fr], mds: &[Vec<Fr>]
         if let Some(lane0) = pushed.first_mut() {
             *lane0 = Fr::ZERO;
         }
-        offset = mds
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .zip(&pushed)
-                    .fold(Fr::ZERO, |acc, (m, u)| acc + *m * u)
-            })
-            .collect();
+        offset = mat_vec(mds, &pushed);
         for c in constants.iter_mut().skip(1) {
             *c = Fr::ZERO;
         }

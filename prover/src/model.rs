@@ -242,6 +242,25 @@ pub fn setup(data_dir: &Path, model: &QuantizedModel, opts: &SetupOptions) -> Re
     setup_with(data_dir, model, opts, &NoProgress)
 }
 
+/// The plan of a layout chosen earlier ([`SetupOptions::pinned`]): its settings and their
+/// shape, after checking they were made for `visibility`.
+pub fn pinned_plan(
+    model: &QuantizedModel,
+    settings: CircuitSettings,
+    visibility: Visibility,
+) -> Result<Plan> {
+    if settings.visibility != visibility {
+        return Err(ProverError::PinnedVisibility {
+            pinned: format!("{:?}", settings.visibility),
+            asked: format!("{:?}", visibility),
+        });
+    }
+    Ok(Plan {
+        settings,
+        shape: shape(model, settings)?,
+    })
+}
+
 /// [`setup`], reporting each step to `progress`.
 #[tracing::instrument(skip_all, fields(model = %model.name))]
 pub fn setup_with(
@@ -258,16 +277,7 @@ pub fn setup_with(
         .join(format!("plan-{}.json", plan_digest(opts)?));
     let (plan, plan_s) = step(progress, "plan", &model.name, || {
         if let Some(settings) = opts.pinned {
-            if settings.visibility != opts.visibility {
-                return Err(ProverError::PinnedVisibility {
-                    pinned: format!("{:?}", settings.visibility),
-                    asked: format!("{:?}", opts.visibility),
-                });
-            }
-            return Ok(Plan {
-                settings,
-                shape: shape(model, settings)?,
-            });
+            return pinned_plan(model, settings, opts.visibility);
         }
         match read_plan(&plan_path) {
             Some(p) => Ok(p),

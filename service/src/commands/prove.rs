@@ -6,13 +6,13 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use zkgrid_circuits::model::plan::{candidates, choose, BALANCED_SLACK};
 use zkgrid_circuits::model::{
-    plan_with, recipient_from_address, shape, CircuitSettings, InputVisibility, OutputVisibility,
-    Plan, PlanGoal, Visibility, WeightsVisibility,
+    plan_with, recipient_from_address, CircuitSettings, InputVisibility, OutputVisibility,
+    PlanGoal, Visibility, WeightsVisibility,
 };
 use zkgrid_models::input::{parse_single, MAX_INPUT_JSON_BYTES};
 use zkgrid_models::{compile, quantize_input, zoo, QuantConfig};
 use zkgrid_prover::model::{
-    check_bundle_output, setup_with, verify_bundle, SetupOptions, SrsChoice,
+    check_bundle_output, pinned_plan, setup_with, verify_bundle, SetupOptions, SrsChoice,
 };
 use zkgrid_prover::{estimate_proving_memory, CircuitShape, ProofBundle};
 
@@ -69,7 +69,8 @@ pub(crate) fn options(a: &SetupArgs) -> anyhow::Result<SetupOptions> {
 /// Most bytes of a `--settings` file.
 const MAX_SETTINGS_JSON_BYTES: u64 = 16 << 20;
 
-/// The layout named by `--settings`, checked against the visibility flags.
+/// The layout named by `--settings` (checked against the visibility flags where it is used,
+/// by [`pinned_plan`]).
 fn pinned_settings(a: &SetupArgs) -> anyhow::Result<Option<CircuitSettings>> {
     let Some(path) = &a.settings else {
         return Ok(None);
@@ -88,15 +89,6 @@ fn pinned_settings(a: &SetupArgs) -> anyhow::Result<Option<CircuitSettings>> {
     settings
         .validate()
         .with_context(|| format!("circuit settings in {}", path.display()))?;
-    let asked = visibility(a);
-    if settings.visibility != asked {
-        bail!(
-            "the settings in {} are for visibility {:?}, the flags ask for {:?}",
-            path.display(),
-            settings.visibility,
-            asked
-        );
-    }
     Ok(Some(settings))
 }
 
@@ -117,10 +109,9 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
     let c = load_compiled(&a.model)?;
     let goal: zkgrid_circuits::model::PlanGoal = a.optimize.into();
     let p = match pinned_settings(a)? {
-        Some(settings) => Plan {
-            settings,
-            shape: shape(&c.model, settings).context("laying out the given settings")?,
-        },
+        Some(settings) => {
+            pinned_plan(&c.model, settings, visibility(a)).context("the --settings layout")?
+        }
         None => plan_with(&c.model, visibility(a), a.column_budget, goal)
             .context("planning the circuit")?,
     };

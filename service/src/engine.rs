@@ -344,9 +344,14 @@ impl Engine {
         };
         let keys = Arc::new(setup_with(&self.data_dir, &model.model, &setup, progress)?);
         if let Ok(mut m) = self.keys.lock() {
-            if m.len() >= KEY_CACHE_MODELS {
+            // Up to two entries per model (see below).
+            if m.len() >= 2 * KEY_CACHE_MODELS {
                 m.clear();
             }
+            // The same keys serve a later prove job pinned to the layout they were made for
+            // (key generation plans; prove jobs pin what it published): one copy in memory.
+            let (hash, opts, _) = key.clone();
+            m.insert((hash, opts, Some(keys.plan.settings)), keys.clone());
             m.insert(key, keys.clone());
         }
         Ok(keys)

@@ -550,7 +550,10 @@ mod tests {
             input_q: zkgrid_models::quantize_input(&model.model, &entry.sample_input)?,
             recipient: "0x00000000000000000000000000000000000000aa".to_string(),
         };
-        // Keys as published: proves.
+        // Keys as published: proves, with the keys key generation loaded (not a second copy).
+        let planned = engine.keys(&model, &opts, &progress)?;
+        let pinned = engine.keys_for(&model, &opts, Some(planned.plan.settings), &progress)?;
+        assert!(Arc::ptr_eq(&planned, &pinned));
         let (bundle, _) = engine.prove(&model, &opts, &payload, Some(&info), &progress)?;
         assert_eq!(bundle.vk_hash.to_string(), info.vk_hash);
         // The published layout is used even where today's planner would choose another (here

@@ -12,6 +12,10 @@
 //! | range fixed | `3 × S` | no | scale, offset and next-row multiplier of each slot |
 //! | table | 1 (256 rows) | – | the 8-bit range table |
 //!
+//! With [`ModelParams::range_digits`] the range chip checks base-4 digits in a gate instead
+//! (see [`crate::chips::range`]): one fixed column per slot (the offset) plus its digit
+//! selector, no table and no lookup argument, four times the range rows.
+//!
 //! The range columns belong to the range chip alone, so range checks run on their own row
 //! track beside the other chips (see [`crate::layout::RowAllocator`]): a rescale or ReLU row
 //! and the range checks of earlier values share rows.
@@ -47,15 +51,22 @@ pub struct ModelParams {
     /// (a check of `n` limbs takes `n` rows of its slot, one more if its top limb is narrower
     /// than 8 bits).
     pub limbs_per_slot: usize,
+    /// Range checks by base-4 digits in a gate instead of 8-bit limbs against a lookup table:
+    /// five fewer verifier commitments per slot (no lookup argument, no table, one fixed
+    /// column instead of three, one more selector), about four times the range rows. Not
+    /// written when false, so settings from before this option keep their digests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub range_digits: bool,
 }
 
 impl Default for ModelParams {
-    /// 32 lanes, one range slot of 3 limbs (checks up to 24 bits).
+    /// 32 lanes, one range slot of 3 limbs (checks up to 24 bits), lookup range checks.
     fn default() -> Self {
         Self {
             lanes: 32,
             range_slots: 1,
             limbs_per_slot: 3,
+            range_digits: false,
         }
     }
 }
@@ -130,12 +141,21 @@ impl ModelParams {
     /// Most limbs per range slot (64-bit checks).
     pub const MAX_LIMBS_PER_SLOT: usize = 8;
 
-    /// Parameters with the given lanes, range slots and limbs per slot.
+    /// Parameters with the given lanes, range slots and limbs per slot (lookup range checks).
     pub fn new(lanes: usize, range_slots: usize, limbs_per_slot: usize) -> Self {
         Self {
             lanes,
             range_slots,
             limbs_per_slot,
+            range_digits: false,
+        }
+    }
+
+    /// The same parameters with range checks by base-4 digits (`true`) or by lookup (`false`).
+    pub fn with_range_digits(self, range_digits: bool) -> Self {
+        Self {
+            range_digits,
+            ..self
         }
     }
 
@@ -178,9 +198,23 @@ impl ModelParams {
         self.lanes + 1
     }
 
-    /// Number of fixed columns of the range chip (scale, offset, next-row multiplier per slot).
+    /// Number of fixed columns of the range chip: scale, offset and next-row multiplier per
+    /// slot, or only the offset with digit checks (whose selectors are not counted here).
     pub fn range_fixed_columns(&self) -> usize {
-        3 * self.range_slots
+        if self.range_digits {
+            self.range_slots
+        } else {
+            3 * self.range_slots
+        }
+    }
+
+    /// Rows of the 8-bit range table (none with digit checks).
+    pub fn range_table_rows(&self) -> usize {
+        if self.range_digits {
+            0
+        } else {
+            256
+        }
     }
 }
 
@@ -196,10 +230,11 @@ pub struct ColumnPool {
     /// The range chip's equality-enabled running-sum columns (one per range slot, each with
     /// one lookup into `table`).
     pub range_columns: Vec<Column<Advice>>,
-    /// The range chip's fixed columns (scales, then offsets, then next-row multipliers).
+    /// The range chip's fixed columns (scales, then offsets, then next-row multipliers; only
+    /// offsets with digit checks).
     pub range_fixed: Vec<Column<Fixed>>,
-    /// The 256-row table `0..=255`.
-    pub table: TableColumn,
+    /// The 256-row table `0..=255` (none with digit checks).
+    pub table: Option<TableColumn>,
 }
 
 impl ColumnPool {
@@ -227,7 +262,7 @@ impl ColumnPool {
         let range_fixed = (0..params.range_fixed_columns())
             .map(|_| meta.fixed_column())
             .collect();
-        let table = meta.lookup_table_column();
+        let table = (!params.range_digits).then(|| meta.lookup_table_column());
         Self {
             lanes,
             acc,
@@ -337,7 +372,8 @@ impl ModelConfig {
             .saturating_sub(self.blinding_factors + 1)
     }
 
-    /// Fills the 8-bit table. Call once per synthesis, before any range check is proven.
+    /// Fills the 8-bit table (nothing with digit checks). Call once per synthesis, before any
+    /// range check is proven.
     pub fn load_table<F: Field>(
         &self,
         layouter: &mut impl Layouter<F>,
@@ -427,6 +463,24 @@ mod tests {
         assert_eq!(p.fixed_columns(), 9);
         assert_eq!(p.range_fixed_columns(), 6);
         assert_eq!(p.max_range_bits(), 24);
+        assert_eq!(p.range_table_rows(), 256);
+        let d = p.with_range_digits(true);
+        assert_eq!(d.range_fixed_columns(), 2);
+        assert_eq!(d.max_range_bits(), 24);
+        assert_eq!(d.range_table_rows(), 0);
+        assert!(d.validate().is_ok());
+    }
+
+    #[test]
+    fn range_digits_are_not_written_when_off() -> anyhow::Result<()> {
+        let lookup = serde_json::to_string(&ModelParams::new(8, 1, 3))?;
+        assert!(!lookup.contains("range_digits"), "{lookup}");
+        let back: ModelParams = serde_json::from_str(&lookup)?;
+        assert!(!back.range_digits);
+        let digits = ModelParams::new(8, 1, 3).with_range_digits(true);
+        let back: ModelParams = serde_json::from_str(&serde_json::to_string(&digits)?)?;
+        assert_eq!(back, digits);
+        Ok(())
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub fn fe_from_i64<F: Field>(x: i64) -> F {
     fe_from_i128(i128::from(x))
 }
 
+/// Embeds an unsigned 128-bit integer in the field.
+pub fn fe_from_u128<F: Field>(x: u128) -> F {
+    match u64::try_from(x) {
+        Ok(small) => F::from(small),
+        Err(_) => F::from_u128(x),
+    }
+}
+
 /// Embeds an unsigned 64-bit integer in the field.
 pub fn fe_from_u64<F: Field>(x: u64) -> F {
     F::from(x)

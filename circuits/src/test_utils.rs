@@ -20,14 +20,18 @@ pub(crate) type Build = dyn Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAlloca
     + Send
     + Sync;
 
-/// A circuit with the pool `ModelParams::new(W, S, P)` running `build` in one region.
+/// A circuit with the pool `ModelParams::new(W, S, P)` (range checks by digits if `D`) running
+/// `build` in one region.
 #[derive(Clone)]
-pub(crate) struct TestCircuit<const W: usize, const S: usize, const P: usize> {
+pub(crate) struct TestCircuit<const W: usize, const S: usize, const P: usize, const D: bool = false>
+{
     pub k: u32,
     pub build: Arc<Build>,
 }
 
-impl<const W: usize, const S: usize, const P: usize> Circuit<Fr> for TestCircuit<W, S, P> {
+impl<const W: usize, const S: usize, const P: usize, const D: bool> Circuit<Fr>
+    for TestCircuit<W, S, P, D>
+{
     type Config = ModelConfig;
     type FloorPlanner = SimpleFloorPlanner;
     type Params = ();
@@ -37,8 +41,8 @@ impl<const W: usize, const S: usize, const P: usize> Circuit<Fr> for TestCircuit
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
-        let mut config =
-            ModelConfig::configure(meta, &ModelParams::new(W, S, P)).expect("valid test params");
+        let params = ModelParams::new(W, S, P).with_range_digits(D);
+        let mut config = ModelConfig::configure(meta, &params).expect("valid test params");
         config.dense.configure_private(meta);
         config
     }
@@ -67,10 +71,30 @@ pub(crate) fn mock<const W: usize, const S: usize, const P: usize>(
         + Sync
         + 'static,
 ) -> anyhow::Result<Result<(), String>> {
-    let circuit = TestCircuit::<W, S, P> {
+    run_mock(TestCircuit::<W, S, P> {
         k,
         build: Arc::new(build),
-    };
+    })
+}
+
+/// [`mock`] with range checks by base-4 digits ([`ModelParams::range_digits`]).
+pub(crate) fn mock_digits<const W: usize, const S: usize, const P: usize>(
+    k: u32,
+    build: impl Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAllocator) -> Result<(), CircuitError>
+        + Send
+        + Sync
+        + 'static,
+) -> anyhow::Result<Result<(), String>> {
+    run_mock(TestCircuit::<W, S, P, true> {
+        k,
+        build: Arc::new(build),
+    })
+}
+
+fn run_mock<const W: usize, const S: usize, const P: usize, const D: bool>(
+    circuit: TestCircuit<W, S, P, D>,
+) -> anyhow::Result<Result<(), String>> {
+    let k = circuit.k;
     let prover = MockProver::run(k, &circuit, vec![])
         .map_err(|e| anyhow::anyhow!("synthesis failed: {e}"))?;
     Ok(prover.verify().map_err(|failures| {

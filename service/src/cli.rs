@@ -231,8 +231,9 @@ pub struct InspectArgs {
     /// Model and layout options.
     #[command(flatten)]
     pub setup: SetupArgs,
-    /// List every layout the planner considers (pool width, range slots, Poseidon blocks, k)
-    /// with its estimated proving cost and verifier cost, and which goal picks which.
+    /// List every layout the planner considers (pool width, range slots, range checks by lookup
+    /// or digits, Poseidon blocks, k) with its estimated proving cost and verifier cost, and
+    /// which goal picks which.
     #[arg(long)]
     pub candidates: bool,
 }

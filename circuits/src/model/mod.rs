@@ -108,7 +108,7 @@ impl ModelCircuit {
         let measured = dry_run::measure(&circuit)?;
         let needed = measured
             .rows_used
-            .max(support::table_rows(&circuit.model))
+            .max(support::table_rows(&circuit.model, &settings.params))
             .max(circuit.instance_layout().len());
         if needed > measured.usable_rows {
             return Err(CircuitError::NotEnoughRows {

@@ -1,7 +1,8 @@
 //! Automatic choice of the circuit size `k` and of the column pool.
 //!
 //! [`plan`] tries every pool in a small grid (lanes `W` in [`LANE_CANDIDATES`], range slots
-//! `S ∈ {1, 2, 4, 8}`, limbs per slot = `⌈required range bits / 8⌉`), counts the rows of each
+//! `S ∈ {1, 2, 4, 8}`, limbs per slot = `⌈required range bits / 8⌉`, range checks by lookup
+//! or by digits, Poseidon partial rounds per round or in blocks), counts the rows of each
 //! layout exactly (the real layout code run against a discarding backend) together with its
 //! table rows, takes the smallest `k` that holds them, and picks, among the layouts within the
 //! advice-column budget, the one that best serves the [`PlanGoal`]:
@@ -45,7 +46,8 @@ use crate::error::CircuitError;
 /// into pools narrower than its state. 4: only the chips the model uses are configured, 4-lane
 /// pools. 5: balanced slack 2 → 1.25. 6: Poseidon partial rounds in blocks are a candidate.
 /// 7: gate operations weigh less in the verifier cost (cheaper verifier arithmetic).
-pub const PLANNER_VERSION: u32 = 7;
+/// 8: range checks by base-4 digits (no lookup) are a candidate.
+pub const PLANNER_VERSION: u32 = 8;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
 /// the fastest one, and among them takes the cheapest to verify. At 2 the peer mlp_small took
@@ -256,7 +258,7 @@ fn shape_of(
     Ok(CircuitShape {
         k: settings.k,
         rows_used: measured.rows_used,
-        table_rows: table_rows(&circuit.model),
+        table_rows: table_rows(&circuit.model, &settings.params),
         usable_rows,
         blinding_rows: measured.blinding_factors,
         advice_columns: cs.num_advice_columns(),
@@ -329,6 +331,7 @@ pub fn plan_with(
         k = chosen.shape.k,
         lanes = chosen.settings.params.lanes,
         range_slots = chosen.settings.params.range_slots,
+        range_digits = chosen.settings.params.range_digits,
         poseidon_blocks = chosen.settings.poseidon_blocks,
         rows = chosen.shape.rows_used,
         advice = chosen.shape.advice_columns,
@@ -341,7 +344,8 @@ pub fn plan_with(
 
 /// Every layout the planner considers for `model` under `visibility` within `column_budget`
 /// advice columns, each at its smallest `k`, in the planner's fixed order (lanes, range slots,
-/// then Poseidon per round before blocks); empty when none fits.
+/// Poseidon per round before blocks, then range checks by lookup before digits); empty when
+/// none fits.
 pub fn candidates(
     model: &QuantizedModel,
     visibility: Visibility,
@@ -369,10 +373,13 @@ pub fn candidates(
         .filter(|l| (!lookup_table || *l >= 8) && *l >= chips.min_lanes())
     {
         let slot_candidates = RANGE_SLOT_CANDIDATES.into_iter().filter(|s| *s <= lanes);
-        for (slots, &poseidon_blocks) in
-            slot_candidates.flat_map(|s| block_variants.iter().map(move |b| (s, b)))
-        {
-            let params = ModelParams::new(lanes, slots, limbs);
+        let variants = slot_candidates.flat_map(|s| {
+            block_variants
+                .iter()
+                .flat_map(move |b| [false, true].map(|digits| (s, *b, digits)))
+        });
+        for (slots, poseidon_blocks, range_digits) in variants {
+            let params = ModelParams::new(lanes, slots, limbs).with_range_digits(range_digits);
             let settings = CircuitSettings::new(params, CircuitSettings::MAX_K, visibility)
                 .with_lookup_table(lookup_table)
                 .with_chips(chips)

@@ -5,7 +5,7 @@ use zkgrid_models::{QOp, QuantizedModel};
 
 use super::settings::WeightsVisibility;
 use crate::chips::lookup::TableSpec;
-use crate::config::ChipSet;
+use crate::config::{ChipSet, ModelParams};
 use crate::error::CircuitError;
 
 /// Checks every node's operation is supported; the first unsupported one is reported as
@@ -133,13 +133,14 @@ pub fn uses_lookup_table(model: &QuantizedModel) -> bool {
         .any(|n| matches!(n.op, QOp::Lookup { .. }))
 }
 
-/// Rows the fixed tables need: the 256-row range table, and the shared lookup table (one row
-/// per entry plus a zero row) when the model has lookups.
-pub fn table_rows(model: &QuantizedModel) -> usize {
+/// Rows the fixed tables need: the 256-row range table (none with digit range checks), and the
+/// shared lookup table (one row per entry plus a zero row) when the model has lookups.
+pub fn table_rows(model: &QuantizedModel, params: &ModelParams) -> usize {
     let lookups = lookup_tables(model);
+    let range = params.range_table_rows();
     if lookups.is_empty() {
-        256
+        range
     } else {
-        crate::chips::lookup::table_rows(&lookups).max(256)
+        crate::chips::lookup::table_rows(&lookups).max(range)
     }
 }

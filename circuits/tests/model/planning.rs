@@ -231,6 +231,40 @@ fn poseidon_blocks_speed_hashed_layouts_up_and_stay_sound() -> anyhow::Result<()
     Ok(())
 }
 
+#[test]
+fn gas_goal_checks_ranges_by_digits_and_stays_sound() -> anyhow::Result<()> {
+    // Without a lookup argument (three proof commitments), its table and two fixed columns
+    // per slot, the gas goal's layout for mlp_small with a hashed input is cheaper to verify.
+    let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
+    let model = zoo_model("mlp_small")?;
+    let gas = plan_with(&model, hashed, BUDGET, PlanGoal::Gas)?;
+    ensure!(gas.settings.params.range_digits, "gas goal kept the lookup");
+    ensure!(gas.shape.lookups == 0 && gas.shape.table_rows == 0);
+    let mut lookup = gas.settings;
+    lookup.params = lookup.params.with_range_digits(false);
+    let with_lookup = shape(&model, lookup)?;
+    ensure!(with_lookup.lookups == 1);
+    ensure!(
+        gas.shape.verifier_cost() < with_lookup.verifier_cost(),
+        "digits {} vs lookup {}",
+        gas.shape.verifier_cost(),
+        with_lookup.verifier_cost()
+    );
+    ensure!(gas.shape.rows_used >= with_lookup.rows_used);
+    // Sound with hashed input and output on a digit layout: every changed instance and a
+    // lying input behind the same hash are rejected.
+    let model = zoo_model("mlp_tiny")?;
+    let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
+    let mut settings = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?.settings;
+    settings.params = settings.params.with_range_digits(true);
+    settings.k = CircuitSettings::MAX_K;
+    let fitted = shape(&model, settings)?;
+    settings.k =
+        zkgrid_circuits::model::plan::smallest_k(fitted.rows_needed(), fitted.blinding_rows)
+            .ok_or_else(|| anyhow!("digit layout does not fit"))?;
+    hashed_layout_is_sound(&model, visibility, settings)
+}
+
 /// `settings` proves `model` on an input and rejects every changed instance and a different
 /// input behind the same public hash.
 fn hashed_layout_is_sound(

@@ -25,14 +25,35 @@ struct Case {
 }
 
 fn case(model: Arc<QuantizedModel>, visibility: Visibility) -> anyhow::Result<Case> {
-    let plan = planned(&model, visibility)?;
+    let settings = planned(&model, visibility)?.settings;
+    case_with(model, visibility, settings)
+}
+
+/// [`case`] on the plan's pool with range checks by base-4 digits, at its smallest `k`.
+fn digit_case(model: Arc<QuantizedModel>, visibility: Visibility) -> anyhow::Result<Case> {
+    let mut settings = planned(&model, visibility)?.settings;
+    settings.params = settings.params.with_range_digits(true);
+    settings.k = CircuitSettings::MAX_K;
+    let fitted = zkgrid_circuits::model::shape(&model, settings)?;
+    ensure!(fitted.lookups == 0, "digit range checks use no lookup");
+    settings.k =
+        zkgrid_circuits::model::plan::smallest_k(fitted.rows_needed(), fitted.blinding_rows)
+            .context("digit layout fits")?;
+    case_with(model, visibility, settings)
+}
+
+fn case_with(
+    model: Arc<QuantizedModel>,
+    visibility: Visibility,
+    settings: CircuitSettings,
+) -> anyhow::Result<Case> {
     let n: usize = model.input.shape.iter().product();
     let input: Vec<i64> = (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect();
     let output = execute(&model, &input)?.output().to_vec();
     let recipient = Fr::from(0x00c0_ffee_u64);
     let circuit = ModelCircuit::from_arc(
         model.clone(),
-        plan.settings,
+        settings,
         Some(ModelWitness {
             input: input.clone(),
             recipient,
@@ -81,7 +102,10 @@ fn wrong_public_instances_fail() -> anyhow::Result<()> {
 
 /// The tampered circuit fails even with instances that match its own (lying) output.
 fn tamper_fails(model: Arc<QuantizedModel>, tamper: Tamper) -> anyhow::Result<()> {
-    let c = case(model, Visibility::PUBLIC)?;
+    tamper_fails_in(case(model, Visibility::PUBLIC)?, tamper)
+}
+
+fn tamper_fails_in(c: Case, tamper: Tamper) -> anyhow::Result<()> {
     mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
     let lying = c.circuit.clone().with_tamper(tamper);
     match self_consistent_instances(&lying, &c.input, c.recipient) {
@@ -109,6 +133,38 @@ fn tampered_rescale_quotient_fails() -> anyhow::Result<()> {
     let model = zoo_model("mlp_tiny")?;
     for (layer, index) in [(0, 0), (0, 5), (2, 3)] {
         tamper_fails(model.clone(), Tamper::RescaleQuotient { layer, index })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn tampered_witnesses_fail_with_digit_range_checks() -> anyhow::Result<()> {
+    // Range checks by base-4 digits instead of the 8-bit lookup: a lying ReLU or rescale
+    // quotient (whose remainder or sign witness leaves its range) is still rejected, and so
+    // is every changed instance.
+    let model = zoo_model("mlp_tiny")?;
+    let c = digit_case(model.clone(), Visibility::PUBLIC)?;
+    let layout = c.circuit.instance_layout();
+    let out = layout.output_range();
+    instance_changes_fail(&c, &[0, out.start, layout.recipient_index()])?;
+    for tamper in [
+        Tamper::Relu { layer: 1, index: 3 },
+        Tamper::RescaleQuotient { layer: 0, index: 5 },
+        Tamper::RescaleQuotient { layer: 2, index: 3 },
+    ] {
+        tamper_fails_in(digit_case(model.clone(), Visibility::PUBLIC)?, tamper)?;
+    }
+    let ops = Arc::new(all_ops_model());
+    for tamper in [
+        Tamper::RescaleQuotient {
+            layer: 0,
+            index: 10,
+        },
+        Tamper::LeakyRelu { layer: 1, index: 4 },
+        Tamper::MaxPool { layer: 2, index: 5 },
+        Tamper::RescaleQuotient { layer: 4, index: 0 },
+    ] {
+        tamper_fails_in(digit_case(ops.clone(), Visibility::PUBLIC)?, tamper)?;
     }
     Ok(())
 }

@@ -152,8 +152,10 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
         vec![
             "range slots (limbs)".into(),
             format!(
-                "{} ({})",
-                p.settings.params.range_slots, p.settings.params.limbs_per_slot
+                "{} ({}), {}",
+                p.settings.params.range_slots,
+                p.settings.params.limbs_per_slot,
+                range_mode(&p.settings.params)
             ),
         ],
         vec!["advice columns".into(), s.advice_columns.to_string()],
@@ -198,6 +200,15 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
         println!("weights commitment (first public instance; publish it): {w}");
     }
     Ok(())
+}
+
+/// How a layout's range chip checks its running sums.
+fn range_mode(params: &zkgrid_circuits::ModelParams) -> &'static str {
+    if params.range_digits {
+        "digits"
+    } else {
+        "lookup"
+    }
 }
 
 /// `zkgrid inspect --candidates`: every layout the planner weighs, and what each goal picks.
@@ -266,6 +277,7 @@ fn inspect_candidates(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
             vec![
                 p.settings.params.lanes.to_string(),
                 p.settings.params.range_slots.to_string(),
+                range_mode(&p.settings.params).to_string(),
                 if p.settings.poseidon_blocks {
                     "blocks"
                 } else {
@@ -288,6 +300,7 @@ fn inspect_candidates(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
             &[
                 "lanes",
                 "range slots",
+                "range checks",
                 "poseidon",
                 "k",
                 "rows",

@@ -114,8 +114,12 @@ fn bench_case(c: &mut Criterion, case: &Case, data: &Path) {
         let circuit = ModelCircuit::from_arc(keys.model.clone(), keys.plan.settings, None)
             .unwrap_or_else(|e| panic!("circuit {}: {e}", case.id));
         b.iter(|| {
-            keygen(&keys.srs, &circuit, KeygenOptions::default())
-                .unwrap_or_else(|e| panic!("keygen {}: {e}", case.id))
+            keygen(
+                &keys.srs,
+                &circuit,
+                KeygenOptions::for_settings(&keys.plan.settings),
+            )
+            .unwrap_or_else(|e| panic!("keygen {}: {e}", case.id))
         });
     });
     g.finish();

@@ -101,7 +101,7 @@ fn main() -> Result<()> {
                 let srs = srs_cache.load(k)?;
                 let circuit = ModelCircuit::new(&case.model, settings, None)?;
                 let t = Instant::now();
-                let keys = keygen(&srs, &circuit, KeygenOptions::default())?;
+                let keys = keygen(&srs, &circuit, KeygenOptions::for_settings(&settings))?;
                 let keygen_s = t.elapsed().as_secs_f64();
                 let exec = execute(&case.model, &case.input_q)?;
                 let inst = instances(&case.model, vis, &case.input_q, exec.output(), recipient)?;

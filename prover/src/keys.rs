@@ -102,6 +102,16 @@ pub struct KeygenOptions {
     pub compress_selectors: bool,
 }
 
+impl KeygenOptions {
+    /// The options a model circuit with `settings` is keyed with (its layout says whether
+    /// selectors are compressed).
+    pub fn for_settings(settings: &zkgrid_circuits::model::CircuitSettings) -> Self {
+        Self {
+            compress_selectors: settings.compress_selectors,
+        }
+    }
+}
+
 /// A proving key with its verifying key, vk hash and the SRS it belongs to.
 #[derive(Clone)]
 pub struct CircuitKeys {

@@ -326,7 +326,7 @@ pub fn setup_with(
         None => {
             step(progress, "keygen", &format!("k={k}"), || {
                 let circuit = ModelCircuit::from_arc(model.clone(), plan.settings, None)?;
-                let keys = keygen(&srs, &circuit, KeygenOptions::default())?;
+                let keys = keygen(&srs, &circuit, KeygenOptions::for_settings(&plan.settings))?;
                 write_pk(&keys, &pk_path)?;
                 write_vk(keys.vk(), &key_dir.join("vk.bin"))?;
                 let meta = KeyMeta {
@@ -544,6 +544,48 @@ mod tests {
         anyhow::ensure!(settings_digest(&blocks)? != settings_digest(&settings)?);
         json["poseidon_blocks"] = serde_json::Value::Bool(true);
         anyhow::ensure!(serde_json::from_value::<CircuitSettings>(json)? == blocks);
+        // Likewise digit range checks and selector compression: absent means off.
+        let json = serde_json::to_value(settings)?;
+        anyhow::ensure!(json.get("compress_selectors").is_none(), "{json}");
+        anyhow::ensure!(json["params"].get("range_digits").is_none(), "{json}");
+        let compressed = settings.with_compressed_selectors(true);
+        anyhow::ensure!(settings_digest(&compressed)? != settings_digest(&settings)?);
+        let mut digits = settings;
+        digits.params = digits.params.with_range_digits(true);
+        anyhow::ensure!(settings_digest(&digits)? != settings_digest(&settings)?);
+        Ok(())
+    }
+
+    #[test]
+    fn planned_layouts_are_keyed_as_the_planner_counted() -> anyhow::Result<()> {
+        // The planner counts the fixed columns halo2's selector compression leaves; key
+        // generation must make exactly those (the verifier pays one ecMul per column).
+        let zoo = zkgrid_models::zoo::get("mlp_tiny")?;
+        let model = zkgrid_models::compile(
+            &zoo.onnx,
+            "mlp_tiny",
+            Some(&zoo.calibration),
+            &zkgrid_models::QuantConfig::default(),
+        )?
+        .model;
+        let dir = tempfile::tempdir()?;
+        let keys = setup(dir.path(), &model, &SetupOptions::default())?;
+        let (settings, shape) = (keys.plan.settings, keys.plan.shape);
+        anyhow::ensure!(settings.compress_selectors);
+        let cs = keys.keys.vk().cs();
+        anyhow::ensure!(
+            cs.num_fixed_columns() == shape.fixed_columns + shape.selectors,
+            "keyed {} fixed columns, planned {} + {}",
+            cs.num_fixed_columns(),
+            shape.fixed_columns,
+            shape.selectors
+        );
+        anyhow::ensure!(cs.degree() == shape.degree);
+        // Compression merged something, without raising the degree.
+        let uncompressed =
+            zkgrid_circuits::model::shape(&model, settings.with_compressed_selectors(false))?;
+        anyhow::ensure!(shape.selectors < uncompressed.selectors);
+        anyhow::ensure!(cs.degree() == uncompressed.degree);
         Ok(())
     }
 

@@ -398,7 +398,7 @@ pub fn replay(
 
     if opts.keygen {
         let circuit = ModelCircuit::new(&model, v.settings, None)?;
-        let (fresh, _) = keygen_vk(&srs, &circuit, KeygenOptions::default())?;
+        let (fresh, _) = keygen_vk(&srs, &circuit, KeygenOptions::for_settings(&v.settings))?;
         if vk_to_bytes(&fresh) != vk_bytes {
             return Err(mismatch(
                 name,

@@ -1,6 +1,6 @@
 //! Counting rows without a prover: the real layout code runs against an [`Assignment`] that
-//! discards every assignment, with an unbounded row allocator and no witness (the layout does
-//! not depend on witness values).
+//! discards every assignment but the selectors', with an unbounded row allocator and no
+//! witness (the layout does not depend on witness values).
 
 use std::cell::RefCell;
 
@@ -26,6 +26,9 @@ pub(crate) struct Measured {
     pub cs: ConstraintSystem<Fr>,
     /// Blinding rows of that system.
     pub blinding_factors: usize,
+    /// With [`super::CircuitSettings::compress_selectors`]: the system as key generation
+    /// leaves it, selectors merged into fixed columns (from the rows each selector is on).
+    pub compressed: Option<ConstraintSystem<Fr>>,
 }
 
 /// Lays `circuit` out without assigning anything and counts its rows.
@@ -38,7 +41,9 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
         config: config.clone(),
         result: RefCell::new(None),
     };
-    let mut sink = Discard;
+    let mut sink = Discard {
+        selectors: vec![Vec::new(); cs.num_selectors()],
+    };
     SimpleFloorPlanner::synthesize(
         &mut sink,
         &probe,
@@ -49,11 +54,21 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
         .result
         .into_inner()
         .ok_or(CircuitError::NotConfigured)??;
+    let compressed = circuit.settings.compress_selectors.then(|| {
+        // halo2 compares activations row by row: give every selector the same length.
+        let rows = sink.selectors.iter().map(Vec::len).max().unwrap_or(0);
+        let mut selectors = sink.selectors;
+        for s in &mut selectors {
+            s.resize(rows, false);
+        }
+        cs.clone().compress_selectors(selectors).0
+    });
     Ok(Measured {
         rows_used: synthesis.rows_used,
         usable_rows: config.usable_rows(circuit.settings.k),
         blinding_factors: config.model.blinding_factors,
         cs,
+        compressed,
     })
 }
 
@@ -94,8 +109,11 @@ impl Circuit<Fr> for Probe<'_> {
     }
 }
 
-/// An assignment backend that records nothing.
-struct Discard;
+/// An assignment backend that records only the rows each selector is enabled on.
+struct Discard {
+    /// Per selector, whether it is on at each row (rows past the end: off).
+    selectors: Vec<Vec<bool>>,
+}
 
 impl Assignment<Fr> for Discard {
     fn enter_region<NR, N>(&mut self, _name: N)
@@ -117,13 +135,21 @@ impl Assignment<Fr> for Discard {
     fn enable_selector<A, AR>(
         &mut self,
         _annotation: A,
-        _selector: &Selector,
-        _row: usize,
+        selector: &Selector,
+        row: usize,
     ) -> Result<(), Error>
     where
         A: FnOnce() -> AR,
         AR: Into<String>,
     {
+        let on = self
+            .selectors
+            .get_mut(selector.index())
+            .ok_or(Error::Synthesis)?;
+        if on.len() <= row {
+            on.resize(row + 1, false);
+        }
+        on[row] = true;
         Ok(())
     }
 

@@ -46,7 +46,8 @@ use crate::error::CircuitError;
 /// into pools narrower than its state. 4: only the chips the model uses are configured, 4-lane
 /// pools. 5: balanced slack 2 → 1.25. 6: Poseidon partial rounds in blocks are a candidate.
 /// 7: gate operations weigh less in the verifier cost (cheaper verifier arithmetic).
-/// 8: range checks by base-4 digits (no lookup) are a candidate.
+/// 8: range checks by base-4 digits (no lookup) are a candidate; selectors are compressed at
+/// key generation.
 pub const PLANNER_VERSION: u32 = 8;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
@@ -138,7 +139,8 @@ pub struct CircuitShape {
     pub advice_columns: usize,
     /// Fixed columns, selectors not included.
     pub fixed_columns: usize,
-    /// Selectors (halo2 compresses them into extra fixed columns at key generation).
+    /// Fixed columns the selectors become at key generation: one per selector, or fewer with
+    /// [`CircuitSettings::compress_selectors`].
     pub selectors: usize,
     /// Lookup arguments (each commits three more polynomials).
     pub lookups: usize,
@@ -175,7 +177,7 @@ impl CircuitShape {
     /// Commitments a verifier multiplies (one elliptic-curve multiplication each, the bulk of
     /// on-chain gas): advice, lookup and permutation-product commitments from the proof,
     /// `degree − 1` quotient pieces, and the key's fixed, selector and permutation (σ)
-    /// commitments. An upper bound: halo2 may merge selectors into fewer fixed columns.
+    /// commitments (selectors counted as the fixed columns key generation makes of them).
     pub fn verifier_commitments(&self) -> usize {
         self.committed_columns()
             + self.permutation_products()
@@ -255,6 +257,15 @@ fn shape_of(
     let measured = measure(&circuit)?;
     let cs = &measured.cs;
     let usable_rows = (1usize << settings.k).saturating_sub(measured.blinding_factors + 1);
+    // With compression, the selectors become the fixed columns key generation adds, and the
+    // gates read those columns instead.
+    let (selectors, keyed) = match &measured.compressed {
+        Some(compressed) => (
+            compressed.num_fixed_columns() - cs.num_fixed_columns(),
+            compressed,
+        ),
+        None => (cs.num_selectors(), cs),
+    };
     Ok(CircuitShape {
         k: settings.k,
         rows_used: measured.rows_used,
@@ -263,13 +274,13 @@ fn shape_of(
         blinding_rows: measured.blinding_factors,
         advice_columns: cs.num_advice_columns(),
         fixed_columns: cs.num_fixed_columns(),
-        selectors: cs.num_selectors(),
+        selectors,
         lookups: cs.lookups().len(),
         instance_columns: cs.num_instance_columns(),
         instance_values: InstanceLayout::new(&circuit.model, settings.visibility).len(),
         permutation_columns: cs.permutation().get_columns().len(),
         degree: cs.degree(),
-        gate_ops: gate_ops(cs),
+        gate_ops: gate_ops(keyed),
     })
 }
 
@@ -383,7 +394,8 @@ pub fn candidates(
             let settings = CircuitSettings::new(params, CircuitSettings::MAX_K, visibility)
                 .with_lookup_table(lookup_table)
                 .with_chips(chips)
-                .with_poseidon_blocks(poseidon_blocks);
+                .with_poseidon_blocks(poseidon_blocks)
+                .with_compressed_selectors(true);
             let mut candidate = shape_of(shared.clone(), settings)?;
             if candidate.advice_columns > column_budget {
                 continue;

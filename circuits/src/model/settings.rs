@@ -125,6 +125,13 @@ pub struct CircuitSettings {
     /// and their keys are unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub poseidon_blocks: bool,
+    /// Key generation merges selectors that are never on together into shared fixed columns
+    /// (halo2's selector compression, without raising the degree): fewer fixed commitments
+    /// for the verifier and fewer polynomials for the prover. Part of the layout because it
+    /// changes the verifying key; absent (false) in settings written before it existed and
+    /// not written when false, so those keys are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compress_selectors: bool,
 }
 
 impl Default for CircuitSettings {
@@ -137,6 +144,7 @@ impl Default for CircuitSettings {
             lookup_table: false,
             chips: ChipSet::ALL,
             poseidon_blocks: false,
+            compress_selectors: false,
         }
     }
 }
@@ -157,6 +165,15 @@ impl CircuitSettings {
             lookup_table: false,
             chips: ChipSet::ALL,
             poseidon_blocks: false,
+            compress_selectors: false,
+        }
+    }
+
+    /// The same settings with or without selector compression at key generation.
+    pub fn with_compressed_selectors(self, compress_selectors: bool) -> Self {
+        Self {
+            compress_selectors,
+            ..self
         }
     }
 

@@ -20,6 +20,23 @@ pub(crate) type Build = dyn Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAlloca
     + Send
     + Sync;
 
+/// What a test lays out, as a closure ([`mock`], [`mock_digits`]).
+pub(crate) trait BuildFn:
+    Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAllocator) -> Result<(), CircuitError>
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> BuildFn for T where
+    T: Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAllocator) -> Result<(), CircuitError>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A circuit with the pool `ModelParams::new(W, S, P)` (range checks by digits if `D`) running
 /// `build` in one region.
 #[derive(Clone)]
@@ -66,10 +83,7 @@ impl<const W: usize, const S: usize, const P: usize, const D: bool> Circuit<Fr>
 /// inner one the (formatted) verification failures.
 pub(crate) fn mock<const W: usize, const S: usize, const P: usize>(
     k: u32,
-    build: impl Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAllocator) -> Result<(), CircuitError>
-        + Send
-        + Sync
-        + 'static,
+    build: impl BuildFn,
 ) -> anyhow::Result<Result<(), String>> {
     run_mock(TestCircuit::<W, S, P> {
         k,
@@ -80,10 +94,7 @@ pub(crate) fn mock<const W: usize, const S: usize, const P: usize>(
 /// [`mock`] with range checks by base-4 digits ([`ModelParams::range_digits`]).
 pub(crate) fn mock_digits<const W: usize, const S: usize, const P: usize>(
     k: u32,
-    build: impl Fn(&ModelConfig, &mut Region<'_, Fr>, &mut RowAllocator) -> Result<(), CircuitError>
-        + Send
-        + Sync
-        + 'static,
+    build: impl BuildFn,
 ) -> anyhow::Result<Result<(), String>> {
     run_mock(TestCircuit::<W, S, P, true> {
         k,

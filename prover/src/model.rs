@@ -556,18 +556,23 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn planned_layouts_are_keyed_as_the_planner_counted() -> anyhow::Result<()> {
-        // The planner counts the fixed columns halo2's selector compression leaves; key
-        // generation must make exactly those (the verifier pays one ecMul per column).
+    /// The zoo's mlp_tiny, compiled with its calibration.
+    fn mlp_tiny() -> anyhow::Result<QuantizedModel> {
         let zoo = zkgrid_models::zoo::get("mlp_tiny")?;
-        let model = zkgrid_models::compile(
+        Ok(zkgrid_models::compile(
             &zoo.onnx,
             "mlp_tiny",
             Some(&zoo.calibration),
             &zkgrid_models::QuantConfig::default(),
         )?
-        .model;
+        .model)
+    }
+
+    #[test]
+    fn planned_layouts_are_keyed_as_the_planner_counted() -> anyhow::Result<()> {
+        // The planner counts the fixed columns halo2's selector compression leaves; key
+        // generation must make exactly those (the verifier pays one ecMul per column).
+        let model = mlp_tiny()?;
         let dir = tempfile::tempdir()?;
         let keys = setup(dir.path(), &model, &SetupOptions::default())?;
         let (settings, shape) = (keys.plan.settings, keys.plan.shape);
@@ -591,14 +596,7 @@ mod tests {
 
     #[test]
     fn pinned_settings_of_another_visibility_are_refused() -> anyhow::Result<()> {
-        let model = zkgrid_models::zoo::get("mlp_tiny")?;
-        let model = zkgrid_models::compile(
-            &model.onnx,
-            "mlp_tiny",
-            Some(&model.calibration),
-            &zkgrid_models::QuantConfig::default(),
-        )?
-        .model;
+        let model = mlp_tiny()?;
         let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
         let pinned = CircuitSettings::new(ModelParams::new(4, 1, 2), 10, hashed);
         let dir = tempfile::tempdir()?;

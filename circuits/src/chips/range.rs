@@ -633,20 +633,44 @@ mod tests {
     /// digits if `digits`.
     fn run_in(
         digits: bool,
-        build: impl Fn(
-                &crate::ModelConfig,
-                &mut Region<'_, Fr>,
-                &mut RowAllocator,
-            ) -> Result<(), CircuitError>
-            + Send
-            + Sync
-            + 'static,
+        build: impl crate::test_utils::BuildFn,
     ) -> anyhow::Result<Result<(), String>> {
         if digits {
             mock_digits::<8, 2, 3>(10, build)
         } else {
             mock::<8, 2, 3>(10, build)
         }
+    }
+
+    /// `1 / x` in the field (0 for 0).
+    fn inverse(x: u64) -> Fr {
+        Fr::from(x)
+            .invert()
+            .unwrap_or(<Fr as halo2_proofs::halo2curves::ff::Field>::ZERO)
+    }
+
+    /// One check of `v` whose running-sum cells are `cells` (any field elements).
+    fn run_raw(
+        digits: bool,
+        v: i128,
+        spec: RangeSpec,
+        cells: Vec<Fr>,
+    ) -> anyhow::Result<Result<(), String>> {
+        run_in(digits, move |config, region, rows| {
+            let chip = config.range_chip::<Fr>();
+            let vars = config.assign_inputs(region, rows, &[Value::known(fr(v))])?;
+            chip.assign(
+                region,
+                rows,
+                &[RangeCheck {
+                    var: vars[0].clone(),
+                    spec,
+                    witness: RangeWitness {
+                        cells: cells.iter().map(|c| Value::known(*c)).collect(),
+                    },
+                }],
+            )
+        })
     }
 
     /// Lays out one check per value with lookup range checks, optionally with a replaced
@@ -746,26 +770,8 @@ mod tests {
         // A quotient that is itself no byte.
         assert!(run_checks(vec![(0x1234, spec)], Some((0, vec![0x112])))?.is_err());
         // The quotient that makes limb 0 any byte we like is a huge field element: row 1 fails.
-        let result = mock::<8, 2, 3>(10, move |config, region, rows| {
-            let chip = config.range_chip::<Fr>();
-            let vars = config.assign_inputs(region, rows, &[Value::known(fr(0x1234))])?;
-            let quotient = (fr(0x1234) - fr(0x35))
-                * Fr::from(256u64)
-                    .invert()
-                    .unwrap_or(<Fr as halo2_proofs::halo2curves::ff::Field>::ZERO);
-            chip.assign(
-                region,
-                rows,
-                &[RangeCheck {
-                    var: vars[0].clone(),
-                    spec,
-                    witness: RangeWitness {
-                        cells: vec![Value::known(quotient)],
-                    },
-                }],
-            )
-        })?;
-        assert!(result.is_err());
+        let quotient = (fr(0x1234) - fr(0x35)) * inverse(256);
+        assert!(run_raw(false, 0x1234, spec, vec![quotient])?.is_err());
         // 12 bits: [quotient, copy of the top limb]; the copy must equal the top limb.
         let spec12 = RangeSpec::unsigned(12)?;
         verify_ok(run_checks(
@@ -814,26 +820,9 @@ mod tests {
         assert!(run(big, spec, zeroed)?.is_err());
         // The quotient that makes digit 0 any value we like is a huge field element: row 1's
         // digit fails.
-        let result = mock_digits::<8, 2, 3>(10, move |config, region, rows| {
-            let chip = config.range_chip::<Fr>();
-            let vars = config.assign_inputs(region, rows, &[Value::known(fr(0x1234))])?;
-            let inv4 = Fr::from(4u64)
-                .invert()
-                .unwrap_or(<Fr as halo2_proofs::halo2curves::ff::Field>::ZERO);
-            let z1 = (fr(0x1234) - fr(1)) * inv4;
-            let mut cells = vec![Value::known(z1)];
-            cells.extend((2..=8).map(|i| Value::known(fr(0x1234 >> (2 * i)))));
-            chip.assign(
-                region,
-                rows,
-                &[RangeCheck {
-                    var: vars[0].clone(),
-                    spec,
-                    witness: RangeWitness { cells },
-                }],
-            )
-        })?;
-        assert!(result.is_err());
+        let mut cells = vec![(fr(0x1234) - fr(1)) * inverse(4)];
+        cells.extend((2..=8).map(|i| fr(0x1234 >> (2 * i))));
+        assert!(run_raw(true, 0x1234, spec, cells)?.is_err());
         // 13 bits: six digits, the top bit, then the zero row.
         let spec13 = RangeSpec::unsigned(13)?;
         let honest13: Vec<i128> = (1..=6).map(|i| 0x1fff >> (2 * i)).chain([0]).collect();

@@ -26,9 +26,18 @@ pub(crate) struct Measured {
     pub cs: ConstraintSystem<Fr>,
     /// Blinding rows of that system.
     pub blinding_factors: usize,
-    /// With [`super::CircuitSettings::compress_selectors`]: the system as key generation
-    /// leaves it, selectors merged into fixed columns (from the rows each selector is on).
-    pub compressed: Option<ConstraintSystem<Fr>>,
+    /// Per selector, the rows it is on (all of the same length).
+    pub selectors: Vec<Vec<bool>>,
+}
+
+impl Measured {
+    /// The constraint system as key generation leaves it with
+    /// [`super::CircuitSettings::compress_selectors`]: selectors merged into fixed columns
+    /// (from the rows each selector is on). Only the planner needs it, so it is not computed
+    /// on the proving path.
+    pub fn compressed(&self) -> ConstraintSystem<Fr> {
+        self.cs.clone().compress_selectors(self.selectors.clone()).0
+    }
 }
 
 /// Lays `circuit` out without assigning anything and counts its rows.
@@ -54,21 +63,18 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
         .result
         .into_inner()
         .ok_or(CircuitError::NotConfigured)??;
-    let compressed = circuit.settings.compress_selectors.then(|| {
-        // halo2 compares activations row by row: give every selector the same length.
-        let rows = sink.selectors.iter().map(Vec::len).max().unwrap_or(0);
-        let mut selectors = sink.selectors;
-        for s in &mut selectors {
-            s.resize(rows, false);
-        }
-        cs.clone().compress_selectors(selectors).0
-    });
+    // halo2 compares activations row by row: give every selector the same length.
+    let rows = sink.selectors.iter().map(Vec::len).max().unwrap_or(0);
+    let mut selectors = sink.selectors;
+    for s in &mut selectors {
+        s.resize(rows, false);
+    }
     Ok(Measured {
         rows_used: synthesis.rows_used,
         usable_rows: config.usable_rows(circuit.settings.k),
         blinding_factors: config.model.blinding_factors,
         cs,
-        compressed,
+        selectors,
     })
 }
 

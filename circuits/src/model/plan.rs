@@ -259,7 +259,8 @@ fn shape_of(
     let usable_rows = (1usize << settings.k).saturating_sub(measured.blinding_factors + 1);
     // With compression, the selectors become the fixed columns key generation adds, and the
     // gates read those columns instead.
-    let (selectors, keyed) = match &measured.compressed {
+    let compressed = settings.compress_selectors.then(|| measured.compressed());
+    let (selectors, keyed) = match &compressed {
         Some(compressed) => (
             compressed.num_fixed_columns() - cs.num_fixed_columns(),
             compressed,

@@ -25,6 +25,7 @@ pub mod error;
 pub mod field;
 pub mod layout;
 pub mod model;
+pub mod narrow;
 pub mod poseidon;
 
 #[cfg(test)]

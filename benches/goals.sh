@@ -73,7 +73,10 @@ for vis in $VIS; do
 d = json.load(sys.stdin); s = d["settings"]; p = s["params"]
 blocks = " + blocks" if s.get("poseidon_blocks") else ""
 mode = "digits" if p.get("range_digits") else "lookup"
-print("%d lanes%s, %d range slots (%s), k %d, commitments %d" % (p["lanes"], blocks, p["range_slots"], mode, s["k"], d["verifier_commitments"]))')
+if s.get("narrow"):
+    print("narrow (1 advice column), k %d, commitments %d" % (s["k"], d["verifier_commitments"]))
+else:
+    print("%d lanes%s, %d range slots (%s), k %d, commitments %d" % (p["lanes"], blocks, p["range_slots"], mode, s["k"], d["verifier_commitments"]))')
     gas=$("$Z" --data-dir "$D" --json evm gas proof.json 2>/dev/null \
       | python3 -c 'import json,sys; d = json.load(sys.stdin); print("%s gas%s" % (format(d["verify_gas"], ","), "" if d["accepted"] else " (REJECTED)"))')
     echo "$vis | $goal | $shape | create_proof s:$times | $gas"

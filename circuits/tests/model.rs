@@ -5,6 +5,8 @@
 //!   cells equal `zkgrid_models::execute`; inputs the executor rejects fail in the circuit.
 //! * `soundness` — wrong public instances, tampered intermediate witnesses and wrong hashes
 //!   fail; unsupported ops and too small circuits give typed errors.
+//! * `narrow` — the narrow backend (one advice column): same statement, tampering rejected,
+//!   typed errors, the planner's choice.
 //! * `planning` — the planner's `k` is minimal and its row count exact.
 //! * `private_weights` — hashed weights: the commitment binds, tampered parameter witnesses
 //!   fail, the verifying key is independent of the weight values.
@@ -14,6 +16,8 @@
 mod common;
 #[path = "model/differential.rs"]
 mod differential;
+#[path = "model/narrow.rs"]
+mod narrow;
 #[path = "model/ops_model.rs"]
 mod ops_model;
 #[path = "model/planning.rs"]

@@ -451,13 +451,14 @@ async fn bad_uploads_are_422_naming_the_problem() -> Result<()> {
         "{m}"
     );
     // A column budget no layout fits (the narrowest pool has 4 lanes, an accumulator and a
-    // range column): refused at upload, naming the budget, instead of a key-generation job
-    // that can only fail.
+    // range column; the one-column narrow backend takes no hashed weights): refused at
+    // upload, naming the budget, instead of a key-generation job that can only fail.
     let m = send(
         &e.app,
         up(vec![
             ("onnx", Some("t.onnx"), tiny.onnx.clone()),
             ("input_visibility", None, b"hashed".to_vec()),
+            ("weights_visibility", None, b"hashed".to_vec()),
             ("column_budget", None, b"5".to_vec()),
         ])?,
     )

@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{PhaseCircuit, RichCircuit, WideCircuit};
+use zkgrid_circuits::model::PlanGoal;
 use zkgrid_evm::evm::{verify_proof_selector, EvmRunner};
 use zkgrid_evm::interpret::run;
 use zkgrid_evm::program::{fr_word, Word};
@@ -646,6 +647,26 @@ fn folded_poseidon_model_matches_reference_and_rejects_mutations() -> anyhow::Re
     let gas = differential::<RichCircuit>(&model_fixture(m, [0x5a; 20])?)?;
     println!(
         "mlp_tiny (hashed input, folded Poseidon): ours {} gas, reference {} gas",
+        gas.ours, gas.reference
+    );
+    Ok(())
+}
+
+/// The narrow backend (one advice column, two generic gates whose coefficients are read at
+/// rotations 1 and 2 of a fixed column, gate kinds as Lagrange indicators of a fixed column):
+/// mlp_tiny with a hashed input planned for gas, against the reference.
+#[test]
+fn narrow_model_matches_reference_and_rejects_mutations() -> anyhow::Result<()> {
+    let m = common::hashed::zoo_model_for("mlp_tiny", common::hashed::HASHED_INPUT, PlanGoal::Gas)?;
+    assert!(m.keys.plan.settings.narrow, "gas plans the narrow backend");
+    let cs = m.keys.keys.vk().cs();
+    assert_eq!(
+        (cs.num_advice_columns(), cs.num_fixed_columns(), cs.degree()),
+        (1, 3, 4)
+    );
+    let gas = differential::<RichCircuit>(&model_fixture(m, [0x6b; 20])?)?;
+    println!(
+        "mlp_tiny (hashed input, narrow): ours {} gas, reference {} gas",
         gas.ours, gas.reference
     );
     Ok(())

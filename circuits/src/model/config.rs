@@ -8,6 +8,7 @@ use super::settings::CircuitSettings;
 use crate::chips::lookup::TableLookupConfig;
 use crate::config::ModelConfig;
 use crate::error::CircuitError;
+use crate::narrow::NarrowConfig;
 use crate::poseidon::{Arity, PartialRounds, PoseidonChip, PoseidonColumns, PoseidonConfig};
 
 /// Columns, gates and lookups of a model circuit.
@@ -79,5 +80,57 @@ impl ModelCircuitConfig {
     /// Usable rows at circuit size `2^k`.
     pub fn usable_rows(&self, k: u32) -> usize {
         self.model.usable_rows(k)
+    }
+}
+
+/// The configuration of a model circuit: the column pool or the narrow backend
+/// ([`super::CircuitSettings::narrow`]).
+#[derive(Clone, Debug)]
+pub enum CircuitConfig {
+    /// The column pool and its chips.
+    Pool(Box<ModelCircuitConfig>),
+    /// One advice column with generic gates ([`crate::narrow`]).
+    Narrow {
+        /// Its columns.
+        columns: NarrowConfig,
+        /// Blinding rows of the constraint system.
+        blinding_factors: usize,
+    },
+}
+
+impl CircuitConfig {
+    /// Configures the backend `settings` choose.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        settings: &CircuitSettings,
+    ) -> Result<Self, CircuitError> {
+        if settings.narrow {
+            settings.validate()?;
+            let columns = NarrowConfig::configure(meta);
+            Ok(Self::Narrow {
+                columns,
+                blinding_factors: meta.blinding_factors(),
+            })
+        } else {
+            ModelCircuitConfig::configure(meta, settings).map(|c| Self::Pool(Box::new(c)))
+        }
+    }
+
+    /// Blinding rows at the end of every column.
+    pub fn blinding_factors(&self) -> usize {
+        match self {
+            Self::Pool(config) => config.model.blinding_factors,
+            Self::Narrow {
+                blinding_factors, ..
+            } => *blinding_factors,
+        }
+    }
+
+    /// Usable rows at circuit size `2^k`.
+    pub fn usable_rows(&self, k: u32) -> usize {
+        1usize
+            .checked_shl(k)
+            .unwrap_or(0)
+            .saturating_sub(self.blinding_factors() + 1)
     }
 }

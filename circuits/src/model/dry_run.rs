@@ -11,7 +11,7 @@ use halo2_proofs::plonk::{
     FloorPlanner, Instance, Selector,
 };
 
-use super::config::ModelCircuitConfig;
+use super::config::CircuitConfig;
 use super::synth::{lay_out, Synthesis};
 use super::ModelCircuit;
 use crate::error::CircuitError;
@@ -44,7 +44,7 @@ impl Measured {
 pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> {
     let blank = circuit.without_witnesses();
     let mut cs = ConstraintSystem::<Fr>::default();
-    let config = ModelCircuitConfig::configure(&mut cs, &blank.settings)?;
+    let config = CircuitConfig::configure(&mut cs, &blank.settings)?;
     let probe = Probe {
         circuit: &blank,
         config: config.clone(),
@@ -72,7 +72,7 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
     Ok(Measured {
         rows_used: synthesis.rows_used,
         usable_rows: config.usable_rows(circuit.settings.k),
-        blinding_factors: config.model.blinding_factors,
+        blinding_factors: config.blinding_factors(),
         cs,
         selectors,
     })
@@ -81,12 +81,12 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
 /// A circuit wrapper whose synthesis lays the model out with unbounded rows.
 struct Probe<'a> {
     circuit: &'a ModelCircuit,
-    config: ModelCircuitConfig,
+    config: CircuitConfig,
     result: RefCell<Option<Result<Synthesis, CircuitError>>>,
 }
 
 impl Circuit<Fr> for Probe<'_> {
-    type Config = Option<ModelCircuitConfig>;
+    type Config = Option<CircuitConfig>;
     type FloorPlanner = SimpleFloorPlanner;
     type Params = ();
 

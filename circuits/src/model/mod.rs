@@ -46,7 +46,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 use zkgrid_models::QuantizedModel;
 
-pub use config::ModelCircuitConfig;
+pub use config::{CircuitConfig, ModelCircuitConfig};
 pub use instances::{commitment, decode_output, instances, recipient_from_address, InstanceLayout};
 pub use plan::{plan, plan_with, shape, CircuitShape, Plan, PlanGoal};
 pub use settings::{
@@ -108,7 +108,7 @@ impl ModelCircuit {
         let measured = dry_run::measure(&circuit)?;
         let needed = measured
             .rows_used
-            .max(support::table_rows(&circuit.model, &settings.params))
+            .max(support::settings_table_rows(&circuit.model, &settings))
             .max(circuit.instance_layout().len());
         if needed > measured.usable_rows {
             return Err(CircuitError::NotEnoughRows {
@@ -138,24 +138,29 @@ impl ModelCircuit {
         if settings.visibility.hashed_weights() {
             weights::param_tensors(&model)?;
         }
-        let chips = support::required_chips(&model, settings.visibility.weights);
-        if !settings.chips.covers(&chips) {
-            return Err(CircuitError::InvalidParams {
-                parameter: "chips",
-                value: 0,
-                expected: "settings.chips covering the model's layers (support::required_chips)",
-            });
-        }
-        let needed = support::required_range_bits(&model).max(weights::required_range_bits(
-            &model,
-            settings.visibility.weights,
-        )?);
-        let max_bits = settings.params.max_range_bits();
-        if needed > max_bits {
-            return Err(CircuitError::RangeTooWide {
-                bits: needed,
-                max_bits,
-            });
+        if settings.narrow {
+            crate::narrow::model::check_supported(&model, settings.visibility)?;
+        } else {
+            let chips = support::required_chips(&model, settings.visibility.weights);
+            if !settings.chips.covers(&chips) {
+                return Err(CircuitError::InvalidParams {
+                    parameter: "chips",
+                    value: 0,
+                    expected:
+                        "settings.chips covering the model's layers (support::required_chips)",
+                });
+            }
+            let needed = support::required_range_bits(&model).max(weights::required_range_bits(
+                &model,
+                settings.visibility.weights,
+            )?);
+            let max_bits = settings.params.max_range_bits();
+            if needed > max_bits {
+                return Err(CircuitError::RangeTooWide {
+                    bits: needed,
+                    max_bits,
+                });
+            }
         }
         if let Some(w) = &witness {
             let n: usize = model.input.shape.iter().product();
@@ -263,7 +268,7 @@ impl ModelCircuit {
 }
 
 impl Circuit<Fr> for ModelCircuit {
-    type Config = Option<ModelCircuitConfig>;
+    type Config = Option<CircuitConfig>;
     type FloorPlanner = SimpleFloorPlanner;
     type Params = CircuitSettings;
 
@@ -290,7 +295,7 @@ impl Circuit<Fr> for ModelCircuit {
         meta: &mut ConstraintSystem<Fr>,
         settings: CircuitSettings,
     ) -> Self::Config {
-        match ModelCircuitConfig::configure(meta, &settings) {
+        match CircuitConfig::configure(meta, &settings) {
             Ok(config) => Some(config),
             Err(error) => {
                 tracing::error!(%error, ?settings, "model circuit configuration failed");

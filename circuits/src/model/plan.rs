@@ -34,7 +34,7 @@ use super::dry_run::measure;
 use super::instances::InstanceLayout;
 use super::settings::{CircuitSettings, Visibility};
 use super::support::{
-    check_supported, required_chips, required_limbs, table_rows, uses_lookup_table,
+    check_supported, required_chips, required_limbs, settings_table_rows, uses_lookup_table,
 };
 use super::ModelCircuit;
 use crate::config::ModelParams;
@@ -48,7 +48,9 @@ use crate::error::CircuitError;
 /// 7: gate operations weigh less in the verifier cost (cheaper verifier arithmetic).
 /// 8: range checks by base-4 digits (no lookup) are a candidate; selectors are compressed at
 /// key generation.
-pub const PLANNER_VERSION: u32 = 8;
+/// 9: the narrow backend (one advice column, [`crate::narrow`]) is a candidate for the models
+/// it supports.
+pub const PLANNER_VERSION: u32 = 9;
 
 /// [`PlanGoal::Balanced`] accepts layouts up to this factor slower to prove (estimated) than
 /// the fastest one, and among them takes the cheapest to verify. At 2 the peer mlp_small took
@@ -270,7 +272,7 @@ fn shape_of(
     Ok(CircuitShape {
         k: settings.k,
         rows_used: measured.rows_used,
-        table_rows: table_rows(&circuit.model, &settings.params),
+        table_rows: settings_table_rows(&circuit.model, &settings),
         usable_rows,
         blinding_rows: measured.blinding_factors,
         advice_columns: cs.num_advice_columns(),
@@ -404,6 +406,24 @@ pub fn candidates(
             let Some(k) = smallest_k(candidate.rows_needed(), candidate.blinding_rows) else {
                 continue;
             };
+            candidate.k = k;
+            candidate.usable_rows = (1usize << k).saturating_sub(candidate.blinding_rows + 1);
+            feasible.push(Plan {
+                settings: CircuitSettings { k, ..settings },
+                shape: candidate,
+            });
+        }
+    }
+    // Last, the narrow backend (one advice column), for the models it supports: the fewest
+    // commitments, by far the most rows.
+    if crate::narrow::model::check_supported(model, visibility).is_ok() {
+        let settings =
+            CircuitSettings::new(ModelParams::default(), CircuitSettings::MAX_K, visibility)
+                .with_narrow(true);
+        let mut candidate = shape_of(shared.clone(), settings)?;
+        let fits = smallest_k(candidate.rows_needed(), candidate.blinding_rows)
+            .filter(|_| candidate.advice_columns <= column_budget);
+        if let Some(k) = fits {
             candidate.k = k;
             candidate.usable_rows = (1usize << k).saturating_sub(candidate.blinding_rows + 1);
             feasible.push(Plan {

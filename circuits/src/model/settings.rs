@@ -132,6 +132,12 @@ pub struct CircuitSettings {
     /// not written when false, so those keys are unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compress_selectors: bool,
+    /// Lay the model out with the narrow backend ([`crate::narrow`]): one advice column and
+    /// two generic gates, the fewest commitments for an on-chain verifier, many more rows to
+    /// prove. `params`, `chips` and `poseidon_blocks` are then unused. Absent (false) in
+    /// settings written before it existed and not written when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub narrow: bool,
 }
 
 impl Default for CircuitSettings {
@@ -145,6 +151,7 @@ impl Default for CircuitSettings {
             chips: ChipSet::ALL,
             poseidon_blocks: false,
             compress_selectors: false,
+            narrow: false,
         }
     }
 }
@@ -166,7 +173,13 @@ impl CircuitSettings {
             chips: ChipSet::ALL,
             poseidon_blocks: false,
             compress_selectors: false,
+            narrow: false,
         }
+    }
+
+    /// The same settings with the narrow backend ([`crate::narrow`]) or the column pool.
+    pub fn with_narrow(self, narrow: bool) -> Self {
+        Self { narrow, ..self }
     }
 
     /// The same settings with or without selector compression at key generation.
@@ -201,6 +214,13 @@ impl CircuitSettings {
     /// Checks the pool shape and the circuit size.
     pub fn validate(&self) -> Result<(), CircuitError> {
         self.params.validate()?;
+        if self.narrow && self.lookup_table {
+            return Err(CircuitError::InvalidParams {
+                parameter: "lookup_table",
+                value: 1,
+                expected: "no lookup table with the narrow backend",
+            });
+        }
         if self.lookup_table && self.params.lanes < 7 {
             return Err(CircuitError::InvalidParams {
                 parameter: "lanes",

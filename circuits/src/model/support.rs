@@ -144,3 +144,13 @@ pub fn table_rows(model: &QuantizedModel, params: &ModelParams) -> usize {
         crate::chips::lookup::table_rows(&lookups).max(range)
     }
 }
+
+/// Rows of the fixed tables of `model` laid out with `settings`: none with the narrow
+/// backend (no tables), else [`table_rows`].
+pub fn settings_table_rows(model: &QuantizedModel, settings: &super::CircuitSettings) -> usize {
+    if settings.narrow {
+        0
+    } else {
+        table_rows(model, &settings.params)
+    }
+}

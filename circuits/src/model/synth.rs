@@ -4,11 +4,12 @@
 
 use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::Error;
 use zkgrid_models::{QOp, QuantizedModel};
 
 use super::activation::{leaky_relu, lookup, relu};
 use super::arith::{add_const, add_sub, mul, mul_const};
-use super::config::ModelCircuitConfig;
+use super::config::{CircuitConfig, ModelCircuitConfig};
 use super::layer::LayerCx;
 use super::linear::{conv2d, dense, DenseLayer};
 use super::pool::{avg_pool, max_pool};
@@ -22,6 +23,7 @@ use crate::chips::lookup::{TableLookupChip, TableSpec};
 use crate::error::CircuitError;
 use crate::field::{fe_from_i64, fe_to_i64, value_to_option};
 use crate::layout::{assign, AssignedVar, RowAllocator};
+use crate::narrow::{self, NarrowConfig};
 use crate::poseidon::PoseidonChip;
 
 /// What one synthesis produced.
@@ -43,6 +45,58 @@ pub(crate) struct Job<'a> {
 
 /// Lays out the model with at most `capacity` rows and binds the public cells.
 pub(crate) fn lay_out(
+    job: &Job<'_>,
+    config: &CircuitConfig,
+    layouter: &mut impl Layouter<Fr>,
+    capacity: usize,
+) -> Result<Synthesis, CircuitError> {
+    match config {
+        CircuitConfig::Pool(config) => lay_out_pool(job, config, layouter, capacity),
+        CircuitConfig::Narrow { columns, .. } => lay_out_narrow(job, columns, layouter, capacity),
+    }
+}
+
+/// The narrow backend: the whole model on one tape ([`crate::narrow::model`]), written into
+/// one region.
+fn lay_out_narrow(
+    job: &Job<'_>,
+    columns: &NarrowConfig,
+    layouter: &mut impl Layouter<Fr>,
+    capacity: usize,
+) -> Result<Synthesis, CircuitError> {
+    let layout =
+        narrow::model::lay_out(job.model, job.visibility, job.witness, job.tamper, capacity)?;
+    let public = layouter.assign_region(
+        || "narrow model",
+        |mut region| {
+            let assigned = layout.tape.assign(&mut region, columns)?;
+            layout
+                .public
+                .iter()
+                .map(|v| assigned.cell(v))
+                .collect::<Result<Vec<Cell>, CircuitError>>()
+                .map_err(Error::from)
+        },
+    )?;
+    for (row, cell) in public.iter().enumerate() {
+        layouter.constrain_instance(*cell, columns.instance, row);
+    }
+    tracing::debug!(
+        model = %job.model.name,
+        rows = layout.tape.rows(),
+        copies = layout.tape.copies(),
+        capacity,
+        instances = public.len(),
+        "model laid out (narrow)"
+    );
+    Ok(Synthesis {
+        rows_used: layout.tape.rows(),
+        output: layout.output,
+    })
+}
+
+/// The column pool: every node with the pool's chips in one region.
+fn lay_out_pool(
     job: &Job<'_>,
     config: &ModelCircuitConfig,
     layouter: &mut impl Layouter<Fr>,

@@ -37,6 +37,7 @@
 //! * [`poseidon`] — circomlib's Poseidon `hash_many` on the tape.
 //! * [`model`] — a quantized model (dense, ReLU, reshape) on the tape.
 
+pub mod model;
 pub mod poseidon;
 
 use std::collections::HashMap;

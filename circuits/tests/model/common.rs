@@ -8,7 +8,8 @@ use halo2_proofs::dev::MockProver;
 use halo2_proofs::halo2curves::bn256::Fr;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use zkgrid_circuits::model::{plan, Plan, Visibility};
+use zkgrid_circuits::model::plan::{candidates, choose};
+use zkgrid_circuits::model::{plan, Plan, PlanGoal, Visibility};
 use zkgrid_circuits::ModelCircuit;
 use zkgrid_models::{compile, zoo, QuantConfig, QuantizedModel};
 
@@ -40,6 +41,20 @@ pub fn zoo_model(name: &str) -> anyhow::Result<Arc<QuantizedModel>> {
 /// The plan for a model under a visibility with the tests' budget.
 pub fn planned(model: &QuantizedModel, visibility: Visibility) -> anyhow::Result<Plan> {
     Ok(plan(model, visibility, BUDGET)?)
+}
+
+/// The plan `goal` picks among the column-pool layouts only (the narrow backend, which the gas
+/// goal prefers for the models it supports, is tested in `narrow`).
+pub fn pool_plan(
+    model: &QuantizedModel,
+    visibility: Visibility,
+    goal: PlanGoal,
+) -> anyhow::Result<Plan> {
+    let pool: Vec<Plan> = candidates(model, visibility, BUDGET)?
+        .into_iter()
+        .filter(|p| !p.settings.narrow)
+        .collect();
+    choose(&pool, goal).ok_or_else(|| anyhow!("no pool layout fits"))
 }
 
 /// `MockProver` on the circuit: outer error = synthesis failed, inner = verification failures.

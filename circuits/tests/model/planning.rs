@@ -10,7 +10,7 @@ use zkgrid_circuits::model::{
 use zkgrid_circuits::{ChipSet, CircuitError, ModelCircuit, ModelWitness};
 use zkgrid_models::{execute, zoo};
 
-use crate::common::{mock, zoo_model, BUDGET};
+use crate::common::{mock, pool_plan, zoo_model, BUDGET};
 
 #[test]
 fn plans_are_minimal_and_exact() -> anyhow::Result<()> {
@@ -113,10 +113,13 @@ fn budgets_are_respected() -> anyhow::Result<()> {
         tight.shape.k >= roomy.shape.k,
         "a smaller budget cannot lower k"
     );
+    // Below the pool's smallest layout only the narrow backend (one advice column) fits.
+    let narrow = plan(&model, Visibility::PUBLIC, 5)?;
+    ensure!(narrow.settings.narrow && narrow.shape.advice_columns == 1);
     ensure!(matches!(
-        plan(&model, Visibility::PUBLIC, 5),
+        plan(&model, Visibility::PUBLIC, 0),
         Err(CircuitError::NoFeasiblePlan {
-            column_budget: 5,
+            column_budget: 0,
             ..
         })
     ));
@@ -171,11 +174,11 @@ fn goals_trade_proving_time_for_verifier_commitments() -> anyhow::Result<()> {
 
 #[test]
 fn narrowest_hashed_layout_folds_poseidon_and_stays_sound() -> anyhow::Result<()> {
-    // The gas goal puts mlp_tiny's hashed input and output on 6 lanes: each 17-wide Poseidon
-    // state folds over 3 rows of the pool.
+    // The gas goal's pool layout (the narrow backend aside) puts mlp_tiny's hashed input and
+    // output on 6 lanes: each 17-wide Poseidon state folds over 3 rows of the pool.
     let model = zoo_model("mlp_tiny")?;
     let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
-    let p = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?;
+    let p = pool_plan(&model, visibility, PlanGoal::Gas)?;
     ensure!(
         p.settings.params.lanes < 17,
         "expected a folded layout, got {} lanes",
@@ -218,7 +221,7 @@ fn poseidon_blocks_speed_hashed_layouts_up_and_stay_sound() -> anyhow::Result<()
     let model = zoo_model("mlp_tiny")?;
     let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
     for lanes in [17, 6] {
-        let base = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?.settings;
+        let base = pool_plan(&model, visibility, PlanGoal::Gas)?.settings;
         let mut settings = base.with_poseidon_blocks(true);
         settings.params.lanes = lanes;
         settings.k = CircuitSettings::MAX_K;
@@ -237,7 +240,7 @@ fn gas_goal_checks_ranges_by_digits_and_stays_sound() -> anyhow::Result<()> {
     // per slot, the gas goal's layout for mlp_small with a hashed input is cheaper to verify.
     let hashed = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
     let model = zoo_model("mlp_small")?;
-    let gas = plan_with(&model, hashed, BUDGET, PlanGoal::Gas)?;
+    let gas = pool_plan(&model, hashed, PlanGoal::Gas)?;
     ensure!(gas.settings.params.range_digits, "gas goal kept the lookup");
     ensure!(gas.shape.lookups == 0 && gas.shape.table_rows == 0);
     let mut lookup = gas.settings;
@@ -255,7 +258,7 @@ fn gas_goal_checks_ranges_by_digits_and_stays_sound() -> anyhow::Result<()> {
     // lying input behind the same hash are rejected.
     let model = zoo_model("mlp_tiny")?;
     let visibility = Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed);
-    let mut settings = plan_with(&model, visibility, BUDGET, PlanGoal::Gas)?.settings;
+    let mut settings = pool_plan(&model, visibility, PlanGoal::Gas)?.settings;
     settings.params = settings.params.with_range_digits(true);
     settings.k = CircuitSettings::MAX_K;
     let fitted = shape(&model, settings)?;

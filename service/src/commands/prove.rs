@@ -145,19 +145,30 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
             "rows used / usable".into(),
             format!("{} / {}", s.rows_used, s.usable_rows),
         ],
-        vec![
-            "lanes (MACs per row)".into(),
-            p.settings.params.lanes.to_string(),
-        ],
-        vec![
-            "range slots (limbs)".into(),
-            format!(
-                "{} ({}), {}",
-                p.settings.params.range_slots,
-                p.settings.params.limbs_per_slot,
-                range_mode(&p.settings.params)
-            ),
-        ],
+        if p.settings.narrow {
+            vec![
+                "backend".into(),
+                "narrow: one advice column, generic gates, range checks by bits".into(),
+            ]
+        } else {
+            vec![
+                "lanes (MACs per row)".into(),
+                p.settings.params.lanes.to_string(),
+            ]
+        },
+        if p.settings.narrow {
+            vec!["range checks".into(), "bits".into()]
+        } else {
+            vec![
+                "range slots (limbs)".into(),
+                format!(
+                    "{} ({}), {}",
+                    p.settings.params.range_slots,
+                    p.settings.params.limbs_per_slot,
+                    range_mode(&p.settings.params)
+                ),
+            ]
+        },
         vec!["advice columns".into(), s.advice_columns.to_string()],
         vec![
             "fixed columns (+ selectors)".into(),
@@ -179,7 +190,9 @@ pub fn inspect(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
             format!(
                 "{} (poseidon {})",
                 s.gate_ops,
-                if p.settings.poseidon_blocks {
+                if p.settings.narrow {
+                    "in generic gates"
+                } else if p.settings.poseidon_blocks {
                     "partial rounds in blocks"
                 } else {
                     "one state per partial round"
@@ -274,16 +287,25 @@ fn inspect_candidates(a: &SetupArgs, json: bool) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, p)| {
             let s = &p.shape;
+            let (lanes, slots, range, poseidon) = if p.settings.narrow {
+                ("narrow".to_string(), "-".to_string(), "bits", "generic")
+            } else {
+                (
+                    p.settings.params.lanes.to_string(),
+                    p.settings.params.range_slots.to_string(),
+                    range_mode(&p.settings.params),
+                    if p.settings.poseidon_blocks {
+                        "blocks"
+                    } else {
+                        "per round"
+                    },
+                )
+            };
             vec![
-                p.settings.params.lanes.to_string(),
-                p.settings.params.range_slots.to_string(),
-                range_mode(&p.settings.params).to_string(),
-                if p.settings.poseidon_blocks {
-                    "blocks"
-                } else {
-                    "per round"
-                }
-                .to_string(),
+                lanes,
+                slots,
+                range.to_string(),
+                poseidon.to_string(),
                 s.k.to_string(),
                 s.rows_used.to_string(),
                 s.advice_columns.to_string(),

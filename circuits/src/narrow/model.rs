@@ -1,0 +1,277 @@
+//! A quantized model on the narrow [`Tape`]: the same statement as the pool backend
+//! ([`crate::model`]) — the integer semantics of `zkgrid_models::execute`, the public instances
+//! of [`crate::model::instances`] — in one advice column.
+//!
+//! Supported: Dense (weights and biases as gate coefficients, so the verifying key commits to
+//! them), Relu and Reshape, with the input and the output public or hashed (Poseidon
+//! `hash_many`) and fixed weights. Anything else is [`CircuitError::UnsupportedOp`] (or
+//! [`CircuitError::InvalidParams`] for hashed weights or a private input); the planner then
+//! offers only pool layouts.
+//!
+//! Per value:
+//!
+//! * input: `x + 2^(b−1)` decomposed into `b` bits (each `b·b = b`), ≈ `4.5·b + 4` rows;
+//! * dense output `o`: `acc = bias + Σ wᵢ·xᵢ` as a lin chain (≈ 1.5 rows per nonzero weight);
+//!   with a shift `s > 0` the quotient `y` is a witness and `r = acc + 2^(s−1) − 2^s·y` is
+//!   range-checked to `s` bits and `y` to the activation range, which makes `y` the rounded
+//!   quotient (both sides are small integers, so the field equation is an integer one);
+//! * ReLU of `x`: a sign bit `t`, `y = t·x` and `z = 2y + t − x − 1` range-checked to `b − 1`
+//!   bits: `t = 1` forces `0 ≤ x`, `t = 0` forces `x < 0` (then `y = 0`).
+
+use halo2_proofs::circuit::Value;
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::Field as _;
+use zkgrid_models::fixed::rescale;
+use zkgrid_models::{QOp, QuantizedModel};
+
+use super::{poseidon, Tape, Var};
+use crate::error::CircuitError;
+use crate::field::{fe_from_i128, fe_from_i64, fe_from_u128, fe_to_i128, fe_to_i64};
+use crate::model::settings::{InputVisibility, OutputVisibility, Visibility};
+use crate::model::tamper::Tamper;
+use crate::model::ModelWitness;
+
+/// Whether the narrow backend can lay out `model` under `visibility`.
+pub fn check_supported(model: &QuantizedModel, visibility: Visibility) -> Result<(), CircuitError> {
+    if visibility.hashed_weights() {
+        return Err(CircuitError::InvalidParams {
+            parameter: "narrow",
+            value: 1,
+            expected: "fixed weights with the narrow backend",
+        });
+    }
+    if visibility.input == InputVisibility::Private {
+        return Err(CircuitError::InvalidParams {
+            parameter: "narrow",
+            value: 1,
+            expected: "a public or hashed input with the narrow backend",
+        });
+    }
+    if !(2..=62).contains(&model.bits) {
+        return Err(CircuitError::InvalidBitWidth {
+            op: "narrow model activations",
+            bits: model.bits,
+        });
+    }
+    for node in &model.nodes {
+        match &node.op {
+            QOp::Dense { shift, .. } if *shift <= 62 => {}
+            QOp::Relu | QOp::Reshape => {}
+            other => {
+                return Err(CircuitError::UnsupportedOp {
+                    layer: node.name.clone(),
+                    kind: other.kind(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What laying a model out on a tape produced.
+pub(crate) struct NarrowLayout {
+    /// The rows.
+    pub tape: Tape,
+    /// The rows bound to the instance column, in instance order.
+    pub public: Vec<Var>,
+    /// The output values, when the witness is known.
+    pub output: Option<Vec<i64>>,
+}
+
+/// Lays out `model` under `visibility` on a tape of at most `capacity` rows.
+pub(crate) fn lay_out(
+    model: &QuantizedModel,
+    visibility: Visibility,
+    witness: Option<&ModelWitness>,
+    tamper: Option<Tamper>,
+    capacity: usize,
+) -> Result<NarrowLayout, CircuitError> {
+    check_supported(model, visibility)?;
+    let mut tape = Tape::new(capacity);
+    let n_input: usize = model.input.shape.iter().product();
+    let input: Vec<Var> = match witness {
+        Some(w) => {
+            if w.input.len() != n_input {
+                return Err(CircuitError::LengthMismatch {
+                    what: "model input",
+                    expected: n_input,
+                    got: w.input.len(),
+                });
+            }
+            w.input
+                .iter()
+                .map(|x| tape.witness(Value::known(fe_from_i64(*x))))
+                .collect::<Result<_, _>>()?
+        }
+        None => (0..n_input)
+            .map(|_| tape.witness(Value::unknown()))
+            .collect::<Result<_, _>>()?,
+    };
+    for x in &input {
+        tape.range_check_signed(x, model.bits)?;
+    }
+    let mut values: Vec<Vec<Var>> = Vec::with_capacity(model.nodes.len() + 1);
+    values.push(input);
+    for (layer, node) in model.nodes.iter().enumerate() {
+        let x = node
+            .inputs
+            .first()
+            .and_then(|i| values.get(*i))
+            .ok_or(CircuitError::EmptyInput {
+                op: "model node input",
+            })?
+            .clone();
+        let out = match &node.op {
+            QOp::Dense {
+                in_features,
+                out_features,
+                weight,
+                bias,
+                shift,
+            } => dense(
+                &mut tape,
+                &x,
+                &Dense {
+                    in_features: *in_features,
+                    out_features: *out_features,
+                    weight,
+                    bias,
+                    shift: *shift,
+                    bits: model.bits,
+                },
+                Tamper::quotient_at(tamper, layer),
+            )?,
+            QOp::Relu => relu(&mut tape, &x, model.bits, Tamper::relu_at(tamper, layer))?,
+            QOp::Reshape => x,
+            other => {
+                return Err(CircuitError::UnsupportedOp {
+                    layer: node.name.clone(),
+                    kind: other.kind(),
+                })
+            }
+        };
+        values.push(out);
+    }
+    let input = values.first().cloned().unwrap_or_default();
+    let output = values.last().cloned().unwrap_or_default();
+    let mut public = Vec::new();
+    match visibility.input {
+        InputVisibility::Public => public.extend(input.iter().copied()),
+        InputVisibility::Hashed => public.push(poseidon::hash_many(&mut tape, &input)?),
+        InputVisibility::Private => {}
+    }
+    match visibility.output {
+        OutputVisibility::Public => public.extend(output.iter().copied()),
+        OutputVisibility::Hashed => public.push(poseidon::hash_many(&mut tape, &output)?),
+    }
+    let recipient = witness.map_or(Value::unknown(), |w| Value::known(w.recipient));
+    public.push(tape.witness(recipient)?);
+    let output_values = output
+        .iter()
+        .map(|v| known(v.value()).and_then(|f| fe_to_i64(&f)))
+        .collect::<Option<Vec<i64>>>();
+    Ok(NarrowLayout {
+        tape,
+        public,
+        output: output_values,
+    })
+}
+
+fn known(value: Value<Fr>) -> Option<Fr> {
+    let mut out = None;
+    value.map(|v| out = Some(v));
+    out
+}
+
+/// A dense layer's parameters.
+struct Dense<'a> {
+    in_features: usize,
+    out_features: usize,
+    weight: &'a [i64],
+    bias: &'a [i64],
+    shift: u32,
+    bits: u32,
+}
+
+/// `rescale(bias + W·x, shift)` per output, range-checked to the activation range.
+fn dense(
+    tape: &mut Tape,
+    x: &[Var],
+    layer: &Dense<'_>,
+    lie: Option<usize>,
+) -> Result<Vec<Var>, CircuitError> {
+    if x.len() != layer.in_features
+        || layer.weight.len() != layer.in_features * layer.out_features
+        || layer.bias.len() != layer.out_features
+    {
+        return Err(CircuitError::LengthMismatch {
+            what: "dense layer operands",
+            expected: layer.in_features,
+            got: x.len(),
+        });
+    }
+    let mut out = Vec::with_capacity(layer.out_features);
+    for (o, bias) in layer.bias.iter().enumerate() {
+        let row = &layer.weight[o * layer.in_features..(o + 1) * layer.in_features];
+        let terms: Vec<(Fr, Var)> = row
+            .iter()
+            .zip(x)
+            .filter(|(w, _)| **w != 0)
+            .map(|(w, v)| (fe_from_i64(*w), *v))
+            .collect();
+        let acc = tape.lincomb(fe_from_i64(*bias), &terms)?;
+        let y = if layer.shift == 0 {
+            acc
+        } else {
+            let n = 1u128 << layer.shift;
+            let mut quotient = acc.value().map(|a| match fe_to_i128(&a) {
+                Some(a) => fe_from_i128(rescale(a, layer.shift)),
+                // Not a small integer: no quotient exists and the checks below fail.
+                None => Fr::ZERO,
+            });
+            if lie == Some(o) {
+                quotient = quotient + Value::known(Fr::ONE);
+            }
+            let y = tape.witness(quotient)?;
+            let zero = tape.constant(Fr::ZERO)?;
+            let remainder = tape.lin(
+                &acc,
+                fe_from_u128(n / 2),
+                (-fe_from_u128::<Fr>(n), &y),
+                (Fr::ZERO, &zero),
+            )?;
+            tape.range_check(&remainder, layer.shift)?;
+            y
+        };
+        tape.range_check_signed(&y, layer.bits)?;
+        out.push(y);
+    }
+    Ok(out)
+}
+
+/// `max(x, 0)` per value of activations already in the `bits`-bit range.
+fn relu(
+    tape: &mut Tape,
+    x: &[Var],
+    bits: u32,
+    lie: Option<usize>,
+) -> Result<Vec<Var>, CircuitError> {
+    x.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let mut sign = x.value().map(|v| match fe_to_i128(&v) {
+                Some(v) if v >= 0 => Fr::ONE,
+                _ => Fr::ZERO,
+            });
+            if lie == Some(i) {
+                sign = sign.map(|t| Fr::ONE - t);
+            }
+            let t = tape.witness(sign)?;
+            tape.assert_bit(&t)?;
+            let y = tape.mul(&t, x)?;
+            let z = tape.lin(&t, -Fr::ONE, (Fr::from(2), &y), (-Fr::ONE, x))?;
+            tape.range_check(&z, bits - 1)?;
+            Ok(y)
+        })
+        .collect()
+}

@@ -26,7 +26,9 @@ use std::time::Instant;
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::Field;
 use serde::{Deserialize, Serialize};
-use zkgrid_circuits::model::{instances, recipient_from_address, CircuitSettings, Visibility};
+use zkgrid_circuits::model::{
+    instances, recipient_from_address, CircuitSettings, PlanGoal, Visibility,
+};
 use zkgrid_circuits::ModelCircuit;
 use zkgrid_models::input::parse_single;
 use zkgrid_models::{compile, execute, quantize_input, zoo, QuantConfig, QuantizedModel};
@@ -78,6 +80,8 @@ pub struct VectorSpec {
     pub input: Vec<f64>,
     /// The 20-byte recipient address bound into the proof.
     pub recipient: [u8; 20],
+    /// The planner goal the layout is chosen for (the vector stores the settings it got).
+    pub goal: PlanGoal,
 }
 
 /// One committed test vector (see the module docs).
@@ -222,6 +226,7 @@ pub fn generate(data_dir: &Path, base: &Path, spec: &VectorSpec) -> Result<TestV
     let opts = SetupOptions {
         visibility: spec.visibility,
         srs: SrsChoice::Dev,
+        goal: spec.goal,
         ..SetupOptions::default()
     };
     let keys = setup(data_dir, &model, &opts)?;
@@ -468,8 +473,23 @@ pub fn default_specs(repo: &Path) -> Result<Vec<VectorSpec>> {
             visibility,
             input: m.sample_input,
             recipient: VECTOR_RECIPIENT,
+            goal: PlanGoal::default(),
         });
     }
+    // The narrow backend (what `--optimize gas` picks for a dense model): mlp_tiny with a
+    // hashed input in one advice column.
+    let m = zoo::get("mlp_tiny")?;
+    specs.push(VectorSpec {
+        name: "mlp_tiny_gas".to_string(),
+        source: ModelSource::Zoo {
+            name: "mlp_tiny".to_string(),
+        },
+        quant: QuantConfig::default(),
+        visibility: Visibility::new(I::Hashed, O::Public),
+        input: m.sample_input,
+        recipient: VECTOR_RECIPIENT,
+        goal: PlanGoal::Gas,
+    });
     for peer in ["mlp_small", "mlp_wide", "cnn_small"] {
         let dir = repo.join("models/tests/fixtures/peer").join(peer);
         let graph = zkgrid_models::onnx::import_onnx(
@@ -490,6 +510,7 @@ pub fn default_specs(repo: &Path) -> Result<Vec<VectorSpec>> {
             visibility: Visibility::PUBLIC,
             input,
             recipient: VECTOR_RECIPIENT,
+            goal: PlanGoal::default(),
         });
     }
     Ok(specs)

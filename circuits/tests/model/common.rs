@@ -3,15 +3,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::anyhow;
+use anyhow::{anyhow, ensure, Context as _};
 use halo2_proofs::dev::MockProver;
 use halo2_proofs::halo2curves::bn256::Fr;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zkgrid_circuits::model::plan::{candidates, choose};
-use zkgrid_circuits::model::{plan, Plan, PlanGoal, Visibility};
-use zkgrid_circuits::ModelCircuit;
-use zkgrid_models::{compile, zoo, QuantConfig, QuantizedModel};
+use zkgrid_circuits::model::{
+    instances, plan, CircuitSettings, Plan, PlanGoal, Tamper, Visibility,
+};
+use zkgrid_circuits::{ModelCircuit, ModelWitness};
+use zkgrid_models::{compile, execute, zoo, QuantConfig, QuantizedModel};
 
 /// Advice-column budget of the tests' plans.
 pub const BUDGET: usize = 96;
@@ -129,4 +131,77 @@ pub fn self_consistent_instances(
     let _ = mock(circuit, vec![Fr::zero(); layout.len()]);
     let output = circuit.synthesized_output()?;
     layout.instances(input, &output, recipient).ok()
+}
+
+/// A model, a circuit for a seeded input and the honest instances.
+pub struct Case {
+    pub circuit: ModelCircuit,
+    pub input: Vec<i64>,
+    pub output: Vec<i64>,
+    pub recipient: Fr,
+    pub instances: Vec<Fr>,
+}
+
+/// [`case_with_input`] on a seeded input.
+pub fn case_with(
+    model: Arc<QuantizedModel>,
+    visibility: Visibility,
+    settings: CircuitSettings,
+) -> anyhow::Result<Case> {
+    let n: usize = model.input.shape.iter().product();
+    let input: Vec<i64> = (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect();
+    case_with_input(model, visibility, settings, input)
+}
+
+/// The circuit of `model` with `settings` on `input` (recipient 0xc0ffee) and its honest
+/// instances.
+pub fn case_with_input(
+    model: Arc<QuantizedModel>,
+    visibility: Visibility,
+    settings: CircuitSettings,
+    input: Vec<i64>,
+) -> anyhow::Result<Case> {
+    let output = execute(&model, &input)?.output().to_vec();
+    let recipient = Fr::from(0x00c0_ffee_u64);
+    let circuit = ModelCircuit::from_arc(
+        model.clone(),
+        settings,
+        Some(ModelWitness {
+            input: input.clone(),
+            recipient,
+        }),
+    )?;
+    let instances = instances(&model, visibility, &input, &output, recipient)?;
+    Ok(Case {
+        circuit,
+        input,
+        output,
+        recipient,
+        instances,
+    })
+}
+
+/// The honest case passes; each listed instance position changed by one fails.
+pub fn instance_changes_fail(c: &Case, positions: &[usize]) -> anyhow::Result<()> {
+    mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+    for &p in positions {
+        let mut wrong = c.instances.clone();
+        let slot = wrong.get_mut(p).context("position in range")?;
+        *slot += Fr::from(1u64);
+        ensure!(
+            rejected(&c.circuit, wrong),
+            "instance {p} changed but accepted"
+        );
+    }
+    Ok(())
+}
+
+pub fn tamper_fails_in(c: Case, tamper: Tamper) -> anyhow::Result<()> {
+    mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+    let lying = c.circuit.clone().with_tamper(tamper);
+    match self_consistent_instances(&lying, &c.input, c.recipient) {
+        Some(instances) => ensure!(rejected(&lying, instances), "{tamper:?} accepted"),
+        None => ensure!(rejected(&lying, c.instances.clone()), "{tamper:?} accepted"),
+    }
+    Ok(())
 }

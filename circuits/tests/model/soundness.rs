@@ -3,26 +3,19 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, ensure, Context as _};
+use anyhow::{ensure, Context as _};
 use halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_circuits::model::{
     commitment, decode_output, instances, CircuitSettings, InputVisibility, OutputVisibility,
     Tamper, Visibility,
 };
 use zkgrid_circuits::{CircuitError, ModelCircuit, ModelParams, ModelWitness};
-use zkgrid_models::{execute, QOp, QuantizedModel};
+use zkgrid_models::{QOp, QuantizedModel};
 
-use crate::common::{mock, planned, rejected, self_consistent_instances, zoo_model};
+use crate::common::{
+    case_with, instance_changes_fail, planned, rejected, tamper_fails_in, zoo_model, Case,
+};
 use crate::ops_model::{all_ops_model, lookup_model};
-
-/// A model, its plan's circuit for a seeded input and the honest instances.
-struct Case {
-    circuit: ModelCircuit,
-    input: Vec<i64>,
-    output: Vec<i64>,
-    recipient: Fr,
-    instances: Vec<Fr>,
-}
 
 fn case(model: Arc<QuantizedModel>, visibility: Visibility) -> anyhow::Result<Case> {
     let settings = planned(&model, visibility)?.settings;
@@ -40,48 +33,6 @@ fn digit_case(model: Arc<QuantizedModel>, visibility: Visibility) -> anyhow::Res
         zkgrid_circuits::model::plan::smallest_k(fitted.rows_needed(), fitted.blinding_rows)
             .context("digit layout fits")?;
     case_with(model, visibility, settings)
-}
-
-fn case_with(
-    model: Arc<QuantizedModel>,
-    visibility: Visibility,
-    settings: CircuitSettings,
-) -> anyhow::Result<Case> {
-    let n: usize = model.input.shape.iter().product();
-    let input: Vec<i64> = (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect();
-    let output = execute(&model, &input)?.output().to_vec();
-    let recipient = Fr::from(0x00c0_ffee_u64);
-    let circuit = ModelCircuit::from_arc(
-        model.clone(),
-        settings,
-        Some(ModelWitness {
-            input: input.clone(),
-            recipient,
-        }),
-    )?;
-    let instances = instances(&model, visibility, &input, &output, recipient)?;
-    Ok(Case {
-        circuit,
-        input,
-        output,
-        recipient,
-        instances,
-    })
-}
-
-/// The honest case passes; each listed instance position changed by one fails.
-fn instance_changes_fail(c: &Case, positions: &[usize]) -> anyhow::Result<()> {
-    mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
-    for &p in positions {
-        let mut wrong = c.instances.clone();
-        let slot = wrong.get_mut(p).context("position in range")?;
-        *slot += Fr::from(1u64);
-        ensure!(
-            rejected(&c.circuit, wrong),
-            "instance {p} changed but accepted"
-        );
-    }
-    Ok(())
 }
 
 #[test]
@@ -103,16 +54,6 @@ fn wrong_public_instances_fail() -> anyhow::Result<()> {
 /// The tampered circuit fails even with instances that match its own (lying) output.
 fn tamper_fails(model: Arc<QuantizedModel>, tamper: Tamper) -> anyhow::Result<()> {
     tamper_fails_in(case(model, Visibility::PUBLIC)?, tamper)
-}
-
-fn tamper_fails_in(c: Case, tamper: Tamper) -> anyhow::Result<()> {
-    mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
-    let lying = c.circuit.clone().with_tamper(tamper);
-    match self_consistent_instances(&lying, &c.input, c.recipient) {
-        Some(instances) => ensure!(rejected(&lying, instances), "{tamper:?} accepted"),
-        None => ensure!(rejected(&lying, c.instances.clone()), "{tamper:?} accepted"),
-    }
-    Ok(())
 }
 
 #[test]

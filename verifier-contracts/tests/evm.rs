@@ -695,12 +695,18 @@ fn every_zoo_model_matches_reference_and_rejects_mutations() -> anyhow::Result<(
         let settings = m.keys.plan.settings;
         let f = model_fixture(m, [0x11; 20])?;
         let gas = differential::<RichCircuit>(&f)?;
+        let layout = if settings.narrow {
+            "narrow backend".to_owned()
+        } else {
+            format!(
+                "{} lanes, poseidon blocks {}",
+                settings.params.lanes, settings.poseidon_blocks
+            )
+        };
         println!(
-            "DIFF_ROW {case}: k {}, {} lanes, poseidon blocks {}, {} instances: both accept, \
+            "DIFF_ROW {case}: k {}, {layout}, {} instances: both accept, \
              ours {} gas, reference {} gas",
             settings.k,
-            settings.params.lanes,
-            settings.poseidon_blocks,
             f.instances[0].len(),
             gas.ours,
             gas.reference

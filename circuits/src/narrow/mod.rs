@@ -35,7 +35,7 @@
 //! the same rows. [`Var`] is a row of `a` holding a value.
 //!
 //! * [`poseidon`] — circomlib's Poseidon `hash_many` on the tape.
-//! * [`model`] — a quantized model (dense, ReLU, reshape) on the tape.
+//! * [`model`] — a quantized model (dense, convolution, ReLU, reshape) on the tape.
 
 pub mod model;
 pub mod poseidon;

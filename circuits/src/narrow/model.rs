@@ -2,8 +2,9 @@
 //! ([`crate::model`]) — the integer semantics of `zkgrid_models::execute`, the public instances
 //! of [`crate::model::instances`] — in one advice column.
 //!
-//! Supported: Dense (weights and biases as gate coefficients, so the verifying key commits to
-//! them), Relu and Reshape, with the input and the output public or hashed (Poseidon
+//! Supported: Dense and Conv2d (weights and biases as gate coefficients, so the verifying key
+//! commits to them; a convolution is one dot product per output, padding left out), Relu and
+//! Reshape, with the input and the output public or hashed (Poseidon
 //! `hash_many`) and fixed weights. Anything else is [`CircuitError::UnsupportedOp`] (or
 //! [`CircuitError::InvalidParams`] for hashed weights or a private input); the planner then
 //! offers only pool layouts.
@@ -11,7 +12,7 @@
 //! Per value:
 //!
 //! * input: `x + 2^(b−1)` decomposed into `b` bits (each `b·b = b`), ≈ `4.5·b + 4` rows;
-//! * dense output `o`: `acc = bias + Σ wᵢ·xᵢ` as a lin chain (≈ 1.5 rows per nonzero weight);
+//! * dense or convolution output `o`: `acc = bias + Σ wᵢ·xᵢ` as a lin chain (≈ 1.5 rows per nonzero weight);
 //!   with a shift `s > 0` the quotient `y` is a witness and `r = acc + 2^(s−1) − 2^s·y` is
 //!   range-checked to `s` bits and `y` to the activation range, which makes `y` the rounded
 //!   quotient (both sides are small integers, so the field equation is an integer one);
@@ -22,6 +23,7 @@ use halo2_proofs::circuit::Value;
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::Field as _;
 use zkgrid_models::fixed::rescale;
+use zkgrid_models::graph::ConvGeom;
 use zkgrid_models::{QOp, QuantizedModel};
 
 use super::{poseidon, Tape, Var};
@@ -55,7 +57,7 @@ pub fn check_supported(model: &QuantizedModel, visibility: Visibility) -> Result
     }
     for node in &model.nodes {
         match &node.op {
-            QOp::Dense { shift, .. } if *shift <= 62 => {}
+            QOp::Dense { shift, .. } | QOp::Conv2d { shift, .. } if *shift <= 62 => {}
             QOp::Relu | QOp::Reshape => {}
             other => {
                 return Err(CircuitError::UnsupportedOp {
@@ -141,6 +143,23 @@ pub(crate) fn lay_out(
                 },
                 Tamper::quotient_at(tamper, layer),
             )?,
+            QOp::Conv2d {
+                geom,
+                weight,
+                bias,
+                shift,
+            } => conv2d(
+                &mut tape,
+                &x,
+                &Conv {
+                    geom,
+                    weight,
+                    bias,
+                    shift: *shift,
+                    bits: model.bits,
+                },
+                Tamper::quotient_at(tamper, layer),
+            )?,
             QOp::Relu => relu(&mut tape, &x, model.bits, Tamper::relu_at(tamper, layer))?,
             QOp::Reshape => x,
             other => {
@@ -210,22 +229,96 @@ fn dense(
             got: x.len(),
         });
     }
-    let mut out = Vec::with_capacity(layer.out_features);
-    for (o, bias) in layer.bias.iter().enumerate() {
-        let row = &layer.weight[o * layer.in_features..(o + 1) * layer.in_features];
-        let terms: Vec<(Fr, Var)> = row
-            .iter()
-            .zip(x)
-            .filter(|(w, _)| **w != 0)
-            .map(|(w, v)| (fe_from_i64(*w), *v))
+    let outputs = layer
+        .bias
+        .iter()
+        .enumerate()
+        .map(|(o, bias)| {
+            let row = &layer.weight[o * layer.in_features..(o + 1) * layer.in_features];
+            (*bias, row.iter().copied().zip(x.iter().copied()).collect())
+        })
+        .collect();
+    affine_outputs(tape, outputs, layer.shift, layer.bits, lie)
+}
+
+/// A convolution's parameters.
+struct Conv<'a> {
+    geom: &'a ConvGeom,
+    weight: &'a [i64],
+    bias: &'a [i64],
+    shift: u32,
+    bits: u32,
+}
+
+/// The convolution as one dot product per output (channel-major, then rows, then columns, as
+/// the executor), padding cells left out, then as [`dense`].
+fn conv2d(
+    tape: &mut Tape,
+    x: &[Var],
+    layer: &Conv<'_>,
+    lie: Option<usize>,
+) -> Result<Vec<Var>, CircuitError> {
+    let g = layer.geom;
+    let [ih, iw] = g.in_hw;
+    let [kh, kw] = g.kernel;
+    let taps = g.in_channels * kh * kw;
+    if x.len() != g.in_channels * ih * iw
+        || layer.weight.len() != g.out_channels * taps
+        || layer.bias.len() != g.out_channels
+    {
+        return Err(CircuitError::LengthMismatch {
+            what: "conv2d layer operands",
+            expected: g.in_channels * ih * iw,
+            got: x.len(),
+        });
+    }
+    let mut outputs = Vec::with_capacity(g.out_channels * g.out_hw[0] * g.out_hw[1]);
+    for (oc, bias) in layer.bias.iter().enumerate() {
+        for oy in 0..g.out_hw[0] {
+            for ox in 0..g.out_hw[1] {
+                let mut terms = Vec::with_capacity(taps);
+                for ic in 0..g.in_channels {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            if let Some((y, xx)) = g.input_pos(oy, ox, ky, kx) {
+                                let w =
+                                    layer.weight[((oc * g.in_channels + ic) * kh + ky) * kw + kx];
+                                terms.push((w, x[(ic * ih + y) * iw + xx]));
+                            }
+                        }
+                    }
+                }
+                outputs.push((*bias, terms));
+            }
+        }
+    }
+    affine_outputs(tape, outputs, layer.shift, layer.bits, lie)
+}
+
+/// `rescale(bias + Σ w·x, shift)` for each `(bias, terms)`, range-checked to the signed
+/// `bits`-bit range. Zero weights take no row. When `lie` names an output, its quotient is
+/// off by one (soundness tests).
+fn affine_outputs(
+    tape: &mut Tape,
+    outputs: Vec<(i64, Vec<(i64, Var)>)>,
+    shift: u32,
+    bits: u32,
+    lie: Option<usize>,
+) -> Result<Vec<Var>, CircuitError> {
+    let mut out = Vec::with_capacity(outputs.len());
+    for (o, (bias, terms)) in outputs.into_iter().enumerate() {
+        let terms: Vec<(Fr, Var)> = terms
+            .into_iter()
+            .filter(|(w, _)| *w != 0)
+            .map(|(w, v)| (fe_from_i64(w), v))
             .collect();
-        let acc = tape.lincomb(fe_from_i64(*bias), &terms)?;
-        let y = if layer.shift == 0 {
+        let acc = tape.lincomb(fe_from_i64(bias), &terms)?;
+        let y = if shift == 0 {
             acc
         } else {
-            let n = 1u128 << layer.shift;
+            let n = 1u128 << shift;
             let mut quotient = acc.value().map(|a| match fe_to_i128(&a) {
-                Some(a) => fe_from_i128(rescale(a, layer.shift)),
+                Some(a) => fe_from_i128(rescale(a, shift)),
                 // Not a small integer: no quotient exists and the checks below fail.
                 None => Fr::ZERO,
             });
@@ -240,10 +333,10 @@ fn dense(
                 (-fe_from_u128::<Fr>(n), &y),
                 (Fr::ZERO, &zero),
             )?;
-            tape.range_check(&remainder, layer.shift)?;
+            tape.range_check(&remainder, shift)?;
             y
         };
-        tape.range_check_signed(&y, layer.bits)?;
+        tape.range_check_signed(&y, bits)?;
         out.push(y);
     }
     Ok(out)

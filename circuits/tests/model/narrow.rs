@@ -19,7 +19,7 @@ use crate::common::{
     candidate_inputs, case_with_input, instance_changes_fail, mock, rejected,
     self_consistent_instances, tamper_fails_in, zoo_model, Case,
 };
-use crate::ops_model::all_ops_model;
+use crate::ops_model::{all_ops_model, conv_dense_model};
 
 /// Narrow settings for `model` at the smallest `k` that holds it.
 fn narrow_settings(
@@ -66,6 +66,38 @@ fn narrow_outputs_equal_the_executor() -> anyhow::Result<()> {
             c.circuit.synthesized_output().as_deref() == Some(execution.output()),
             "output cells differ from execute"
         );
+    }
+    Ok(())
+}
+
+#[test]
+fn narrow_convolutions_equal_the_executor_and_reject_lies() -> anyhow::Result<()> {
+    let model = Arc::new(conv_dense_model());
+    model.validate()?;
+    for input in candidate_inputs(&model, 11, 6) {
+        let Ok(execution) = execute(&model, &input) else {
+            continue;
+        };
+        let c = case(model.clone(), Visibility::PUBLIC, input)?;
+        mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+        ensure!(
+            c.circuit.synthesized_output().as_deref() == Some(execution.output()),
+            "output cells differ from execute"
+        );
+    }
+    // A lying quotient in the convolution (first output, a padded corner; and one inside) and
+    // in the dense layer, a lying ReLU: each rejected with instances that follow the lie.
+    for tamper in [
+        Tamper::RescaleQuotient { layer: 0, index: 0 },
+        Tamper::RescaleQuotient {
+            layer: 0,
+            index: 10,
+        },
+        Tamper::Relu { layer: 1, index: 7 },
+        Tamper::RescaleQuotient { layer: 3, index: 2 },
+    ] {
+        let c = case(model.clone(), Visibility::PUBLIC, seeded_input(&model))?;
+        tamper_fails_in(c, tamper)?;
     }
     Ok(())
 }

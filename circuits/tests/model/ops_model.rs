@@ -203,6 +203,60 @@ pub fn all_ops_model() -> QuantizedModel {
     }
 }
 
+/// `Conv(2→3 channels, 3×3, stride (2, 1), pads 1) → Relu → Reshape → Dense(3·3·6 → 4)`: what
+/// the narrow backend supports, with padding cells and a strided window.
+pub fn conv_dense_model() -> QuantizedModel {
+    let mut r = rng(91);
+    let mut ints = |n: usize, m: i64| -> Vec<i64> { (0..n).map(|_| r.gen_range(-m..=m)).collect() };
+    let conv = ConvGeom {
+        in_channels: 2,
+        out_channels: 3,
+        in_hw: [6, 6],
+        kernel: [3, 3],
+        stride: [2, 1],
+        pads: [1, 1, 1, 1],
+        out_hw: [3, 6],
+    };
+    let nodes = vec![
+        node(
+            "conv",
+            QOp::Conv2d {
+                geom: conv,
+                weight: ints(54, 64),
+                bias: ints(3, 1000),
+                shift: 8,
+            },
+            &[0],
+            &[1, 3, 3, 6],
+        ),
+        node("relu", QOp::Relu, &[1], &[1, 3, 3, 6]),
+        node("flatten", QOp::Reshape, &[2], &[1, 54]),
+        node(
+            "fc",
+            QOp::Dense {
+                in_features: 54,
+                out_features: 4,
+                weight: ints(216, 100),
+                bias: ints(4, 2000),
+                shift: 7,
+            },
+            &[3],
+            &[1, 4],
+        ),
+    ];
+    QuantizedModel {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        name: "conv_dense".into(),
+        bits: 16,
+        input: InputSpec {
+            shape: vec![1, 2, 6, 6],
+            scale: 8,
+        },
+        nodes,
+    }
+}
+
 /// `Conv(pads 1) → BatchNorm → LeakyRelu → MaxPool → AveragePool(pads 1) → Flatten`,
 /// compiled by the real quantizer.
 pub fn onnx_conv_pool_model() -> anyhow::Result<QuantizedModel> {

@@ -1,6 +1,7 @@
 //! Counting rows without a prover: the real layout code runs against an [`Assignment`] that
 //! discards every assignment but the selectors', with an unbounded row allocator and no
-//! witness (the layout does not depend on witness values).
+//! witness (the layout does not depend on witness values). The narrow backend counts its
+//! tape instead ([`crate::narrow::Tape::counting`]).
 
 use std::cell::RefCell;
 
@@ -45,6 +46,17 @@ pub(crate) fn measure(circuit: &ModelCircuit) -> Result<Measured, CircuitError> 
     let blank = circuit.without_witnesses();
     let mut cs = ConstraintSystem::<Fr>::default();
     let config = CircuitConfig::configure(&mut cs, &blank.settings)?;
+    if blank.settings.narrow {
+        // One tape, counted in constant memory (no selectors).
+        let rows_used = crate::narrow::model::count_rows(&blank.model, blank.settings.visibility)?;
+        return Ok(Measured {
+            rows_used,
+            usable_rows: config.usable_rows(circuit.settings.k),
+            blinding_factors: config.blinding_factors(),
+            cs,
+            selectors: Vec::new(),
+        });
+    }
     let probe = Probe {
         circuit: &blank,
         config: config.clone(),

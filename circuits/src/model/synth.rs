@@ -64,8 +64,13 @@ fn lay_out_narrow(
     layouter: &mut impl Layouter<Fr>,
     capacity: usize,
 ) -> Result<Synthesis, CircuitError> {
-    let layout =
-        narrow::model::lay_out(job.model, job.visibility, job.witness, job.tamper, capacity)?;
+    let layout = narrow::model::lay_out(
+        job.model,
+        job.visibility,
+        job.witness,
+        job.tamper,
+        narrow::Tape::new(capacity),
+    )?;
     let public = layouter.assign_region(
         || "narrow model",
         |mut region| {

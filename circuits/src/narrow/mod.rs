@@ -150,6 +150,13 @@ pub struct Tape {
     constants: Vec<(usize, Fr)>,
     constant_rows: HashMap<[u8; 32], Var>,
     capacity: usize,
+    /// Rows pushed (also in counting mode, where nothing else is stored).
+    len: usize,
+    /// Copy constraints recorded (also in counting mode).
+    copy_count: usize,
+    /// Count rows only: no values, coefficients, copies or constants are kept, so a tape of
+    /// any length takes constant memory (the planner's row count of a huge model).
+    counting: bool,
 }
 
 /// The cells [`Tape::assign`] made, by row.
@@ -180,31 +187,65 @@ impl Tape {
             constants: Vec::new(),
             constant_rows: HashMap::new(),
             capacity,
+            len: 0,
+            copy_count: 0,
+            counting: false,
+        }
+    }
+
+    /// A tape that only counts rows and copies, unbounded, in constant memory; it cannot be
+    /// assigned.
+    pub fn counting() -> Self {
+        Self {
+            counting: true,
+            ..Self::new(usize::MAX)
         }
     }
 
     /// Rows used so far.
     pub fn rows(&self) -> usize {
-        self.values.len()
+        self.len
     }
 
     /// Copy constraints recorded so far.
     pub fn copies(&self) -> usize {
-        self.copies.len()
+        self.copy_count
     }
 
     fn push(&mut self, value: Value<Fr>) -> Result<Var, CircuitError> {
-        let row = self.values.len();
+        let row = self.len;
         if row >= self.capacity {
             return Err(CircuitError::NotEnoughRows {
                 needed: row + 1,
                 available: self.capacity,
             });
         }
-        self.values.push(value);
-        self.kinds.push(GateKind::None);
-        self.coefficients.push(Fr::ZERO);
+        if !self.counting {
+            self.values.push(value);
+            self.kinds.push(GateKind::None);
+            self.coefficients.push(Fr::ZERO);
+        }
+        self.len += 1;
         Ok(Var { row, value })
+    }
+
+    fn copy_constraint(&mut self, a: usize, b: usize) {
+        self.copy_count += 1;
+        if !self.counting {
+            self.copies.push((a, b));
+        }
+    }
+
+    /// Starts a gate of `kind` at row `r` with coefficients `f(r), f(r + 1), …`.
+    fn set_gate(&mut self, r: usize, kind: GateKind, coefficients: &[Fr]) {
+        if let Some(k) = self.kinds.get_mut(r) {
+            *k = kind;
+        }
+        for (i, c) in coefficients.iter().enumerate() {
+            if let Some(slot) = self.coefficients.get_mut(r + i) {
+                *slot = *c;
+            }
+        }
     }
 
     /// A new row holding `value`, constrained by nothing yet: the caller must constrain it.
@@ -214,7 +255,7 @@ impl Tape {
 
     /// A row equal to `var`: `var` itself when it is the last row (a chain), else a copy.
     fn operand(&mut self, var: &Var) -> Result<Var, CircuitError> {
-        if var.row + 1 == self.values.len() {
+        if var.row + 1 == self.len {
             return Ok(*var);
         }
         self.copy_of(var)
@@ -223,14 +264,14 @@ impl Tape {
     /// A new row copy-constrained to `var`.
     pub fn copy_of(&mut self, var: &Var) -> Result<Var, CircuitError> {
         let copy = self.push(var.value)?;
-        self.copies.push((var.row, copy.row));
+        self.copy_constraint(var.row, copy.row);
         Ok(copy)
     }
 
     /// Constrains two rows to be equal.
     pub fn assert_equal(&mut self, a: &Var, b: &Var) {
         if a.row != b.row {
-            self.copies.push((a.row, b.row));
+            self.copy_constraint(a.row, b.row);
         }
     }
 
@@ -241,7 +282,9 @@ impl Tape {
             return Ok(*var);
         }
         let var = self.push(Value::known(c))?;
-        self.constants.push((var.row, c));
+        if !self.counting {
+            self.constants.push((var.row, c));
+        }
         self.constant_rows.insert(key, var);
         Ok(var)
     }
@@ -270,10 +313,7 @@ impl Tape {
             + x2.value * Value::known(c2)
             + Value::known(c0);
         let out = self.push(value)?;
-        self.kinds[r] = GateKind::Lin;
-        self.coefficients[r] = c0;
-        self.coefficients[r + 1] = c1;
-        self.coefficients[r + 2] = c2;
+        self.set_gate(r, GateKind::Lin, &[c0, c1, c2]);
         Ok(out)
     }
 
@@ -283,7 +323,7 @@ impl Tape {
         let r = start.row;
         self.copy_of(y)?;
         let out = self.push(x.value * y.value)?;
-        self.kinds[r] = GateKind::Mul;
+        self.set_gate(r, GateKind::Mul, &[]);
         Ok(out)
     }
 
@@ -372,24 +412,35 @@ impl Tape {
         region: &mut Region<'_, Fr>,
         config: &NarrowConfig,
     ) -> Result<AssignedTape, CircuitError> {
+        if self.counting {
+            return Err(CircuitError::InvalidParams {
+                parameter: "narrow tape",
+                value: self.len,
+                expected: "a recording tape (a counting tape cannot be assigned)",
+            });
+        }
         let mut cells = Vec::with_capacity(self.values.len());
-        for (row, value) in self.values.iter().enumerate() {
+        let rows = self.values.iter().zip(&self.kinds).zip(&self.coefficients);
+        for (row, ((value, kind), c)) in rows.enumerate() {
             let cell = region.assign_advice(config.a, row, *value);
             cells.push(cell.cell());
-            let kind = self.kinds[row];
-            if kind != GateKind::None {
-                region.assign_fixed(config.q, row, Fr::from(kind as u64));
+            if *kind != GateKind::None {
+                region.assign_fixed(config.q, row, Fr::from(*kind as u64));
             }
-            let c = self.coefficients[row];
-            if c != Fr::ZERO {
-                region.assign_fixed(config.f, row, c);
+            if *c != Fr::ZERO {
+                region.assign_fixed(config.f, row, *c);
             }
         }
+        let cell = |row: &usize| {
+            cells.get(*row).copied().ok_or(CircuitError::EmptyInput {
+                op: "narrow tape row",
+            })
+        };
         for (a, b) in &self.copies {
-            region.constrain_equal(cells[*a], cells[*b]);
+            region.constrain_equal(cell(a)?, cell(b)?);
         }
         for (row, c) in &self.constants {
-            region.constrain_constant(cells[*row], *c)?;
+            region.constrain_constant(cell(row)?, *c)?;
         }
         Ok(AssignedTape { cells })
     }

@@ -80,16 +80,24 @@ pub(crate) struct NarrowLayout {
     pub output: Option<Vec<i64>>,
 }
 
-/// Lays out `model` under `visibility` on a tape of at most `capacity` rows.
+/// Rows `model` takes under `visibility` (laid out on a counting tape: constant memory
+/// whatever the model's size).
+pub fn count_rows(model: &QuantizedModel, visibility: Visibility) -> Result<usize, CircuitError> {
+    Ok(lay_out(model, visibility, None, None, Tape::counting())?
+        .tape
+        .rows())
+}
+
+/// Lays out `model` under `visibility` on `tape` (a fresh one: [`Tape::new`] with the
+/// circuit's usable rows, or [`Tape::counting`]).
 pub(crate) fn lay_out(
     model: &QuantizedModel,
     visibility: Visibility,
     witness: Option<&ModelWitness>,
     tamper: Option<Tamper>,
-    capacity: usize,
+    mut tape: Tape,
 ) -> Result<NarrowLayout, CircuitError> {
     check_supported(model, visibility)?;
-    let mut tape = Tape::new(capacity);
     let n_input: usize = model.input.shape.iter().product();
     let input: Vec<Var> = match witness {
         Some(w) => {

@@ -248,3 +248,27 @@ fn lincomb_and_constants() -> anyhow::Result<()> {
     )?);
     Ok(())
 }
+
+#[test]
+fn counting_tapes_count_what_recording_tapes_lay_out() -> anyhow::Result<()> {
+    let build = |tape: &mut Tape| -> Result<(), CircuitError> {
+        let x = tape.witness(known(-3))?;
+        tape.range_check_signed(&x, 8)?;
+        let y = tape.mul(&x, &x)?;
+        tape.lincomb(Fr::from(4), &[(Fr::from(2), x), (Fr::ONE, y), (Fr::ONE, x)])?;
+        Ok(())
+    };
+    let mut recording = Tape::new(usize::MAX);
+    build(&mut recording)?;
+    let mut counting = Tape::counting();
+    build(&mut counting)?;
+    assert_eq!(counting.rows(), recording.rows());
+    assert_eq!(counting.copies(), recording.copies());
+    // A recording tape stops at its capacity with a typed error.
+    let mut small = Tape::new(5);
+    assert!(matches!(
+        build(&mut small),
+        Err(CircuitError::NotEnoughRows { available: 5, .. })
+    ));
+    Ok(())
+}

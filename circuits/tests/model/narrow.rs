@@ -103,6 +103,27 @@ fn narrow_convolutions_equal_the_executor_and_reject_lies() -> anyhow::Result<()
 }
 
 #[test]
+fn narrow_counted_rows_equal_synthesized_rows() -> anyhow::Result<()> {
+    // The planner counts rows on a counting tape; key generation and proving lay out a
+    // recording one. They must agree exactly.
+    let model = zoo_model("mlp_tiny")?;
+    for vis in [
+        Visibility::PUBLIC,
+        Visibility::new(InputVisibility::Hashed, OutputVisibility::Hashed),
+    ] {
+        let c = case(model.clone(), vis, seeded_input(&model))?;
+        let counted = zkgrid_circuits::model::shape(&model, *c.circuit.settings())?.rows_used;
+        mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+        ensure!(
+            c.circuit.synthesized_rows() == Some(counted),
+            "counted {counted}, synthesized {:?}",
+            c.circuit.synthesized_rows()
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn narrow_rejects_changed_instances() -> anyhow::Result<()> {
     let model = zoo_model("mlp_tiny")?;
     let c = case(model.clone(), Visibility::PUBLIC, seeded_input(&model))?;

@@ -1,6 +1,6 @@
 //! A quantized model on the narrow [`Tape`]: the same statement as the pool backend
 //! ([`crate::model`]) — the integer semantics of `zkgrid_models::execute`, the public instances
-//! of [`crate::model::instances`] — in one advice column.
+//! of [`mod@crate::model::instances`] — in one advice column.
 //!
 //! Supported: Dense and Conv2d (weights and biases as gate coefficients, so the verifying key
 //! commits to them; a convolution is one dot product per output, padding left out), Relu and

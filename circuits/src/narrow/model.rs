@@ -28,7 +28,9 @@ use zkgrid_models::{QOp, QuantizedModel};
 
 use super::{poseidon, Tape, Var};
 use crate::error::CircuitError;
-use crate::field::{fe_from_i128, fe_from_i64, fe_from_u128, fe_to_i128, fe_to_i64};
+use crate::field::{
+    fe_from_i128, fe_from_i64, fe_from_u128, fe_to_i128, fe_to_i64, value_to_option,
+};
 use crate::model::settings::{InputVisibility, OutputVisibility, Visibility};
 use crate::model::tamper::Tamper;
 use crate::model::ModelWitness;
@@ -138,17 +140,11 @@ pub(crate) fn lay_out(
                 weight,
                 bias,
                 shift,
-            } => dense(
+            } => rescaled_dots(
                 &mut tape,
-                &x,
-                &Dense {
-                    in_features: *in_features,
-                    out_features: *out_features,
-                    weight,
-                    bias,
-                    shift: *shift,
-                    bits: model.bits,
-                },
+                dense_dots(&x, *in_features, *out_features, weight, bias)?,
+                *shift,
+                model.bits,
                 Tamper::quotient_at(tamper, layer),
             )?,
             QOp::Conv2d {
@@ -156,16 +152,11 @@ pub(crate) fn lay_out(
                 weight,
                 bias,
                 shift,
-            } => conv2d(
+            } => rescaled_dots(
                 &mut tape,
-                &x,
-                &Conv {
-                    geom,
-                    weight,
-                    bias,
-                    shift: *shift,
-                    bits: model.bits,
-                },
+                conv_dots(&x, geom, weight, bias)?,
+                *shift,
+                model.bits,
                 Tamper::quotient_at(tamper, layer),
             )?,
             QOp::Relu => relu(&mut tape, &x, model.bits, Tamper::relu_at(tamper, layer))?,
@@ -195,7 +186,7 @@ pub(crate) fn lay_out(
     public.push(tape.witness(recipient)?);
     let output_values = output
         .iter()
-        .map(|v| known(v.value()).and_then(|f| fe_to_i64(&f)))
+        .map(|v| value_to_option(v.value()).and_then(|f| fe_to_i64(&f)))
         .collect::<Option<Vec<i64>>>();
     Ok(NarrowLayout {
         tape,
@@ -204,75 +195,48 @@ pub(crate) fn lay_out(
     })
 }
 
-fn known(value: Value<Fr>) -> Option<Fr> {
-    let mut out = None;
-    value.map(|v| out = Some(v));
-    out
-}
+/// One dot product per output: its bias and its `(weight, input)` terms.
+type Dots = Vec<(i64, Vec<(i64, Var)>)>;
 
-/// A dense layer's parameters.
-struct Dense<'a> {
+/// A dense layer's dot products: row `o` of the `out_features × in_features` weights with `x`.
+fn dense_dots(
+    x: &[Var],
     in_features: usize,
     out_features: usize,
-    weight: &'a [i64],
-    bias: &'a [i64],
-    shift: u32,
-    bits: u32,
-}
-
-/// `rescale(bias + W·x, shift)` per output, range-checked to the activation range.
-fn dense(
-    tape: &mut Tape,
-    x: &[Var],
-    layer: &Dense<'_>,
-    lie: Option<usize>,
-) -> Result<Vec<Var>, CircuitError> {
-    if x.len() != layer.in_features
-        || layer.weight.len() != layer.in_features * layer.out_features
-        || layer.bias.len() != layer.out_features
+    weight: &[i64],
+    bias: &[i64],
+) -> Result<Dots, CircuitError> {
+    if x.len() != in_features
+        || weight.len() != in_features * out_features
+        || bias.len() != out_features
     {
         return Err(CircuitError::LengthMismatch {
             what: "dense layer operands",
-            expected: layer.in_features,
+            expected: in_features,
             got: x.len(),
         });
     }
-    let outputs = layer
-        .bias
+    Ok(bias
         .iter()
         .enumerate()
-        .map(|(o, bias)| {
-            let row = &layer.weight[o * layer.in_features..(o + 1) * layer.in_features];
-            (*bias, row.iter().copied().zip(x.iter().copied()).collect())
+        .map(|(o, b)| {
+            let row = weight
+                .get(o * in_features..(o + 1) * in_features)
+                .unwrap_or(&[]);
+            (*b, row.iter().copied().zip(x.iter().copied()).collect())
         })
-        .collect();
-    affine_outputs(tape, outputs, layer.shift, layer.bits, lie)
+        .collect())
 }
 
-/// A convolution's parameters.
-struct Conv<'a> {
-    geom: &'a ConvGeom,
-    weight: &'a [i64],
-    bias: &'a [i64],
-    shift: u32,
-    bits: u32,
-}
-
-/// The convolution as one dot product per output (channel-major, then rows, then columns, as
-/// the executor), padding cells left out, then as [`dense`].
-fn conv2d(
-    tape: &mut Tape,
-    x: &[Var],
-    layer: &Conv<'_>,
-    lie: Option<usize>,
-) -> Result<Vec<Var>, CircuitError> {
-    let g = layer.geom;
+/// A convolution's dot products, one per output (channel-major, then rows, then columns, as
+/// the executor), padding cells left out.
+fn conv_dots(x: &[Var], g: &ConvGeom, weight: &[i64], bias: &[i64]) -> Result<Dots, CircuitError> {
     let [ih, iw] = g.in_hw;
     let [kh, kw] = g.kernel;
     let taps = g.in_channels * kh * kw;
     if x.len() != g.in_channels * ih * iw
-        || layer.weight.len() != g.out_channels * taps
-        || layer.bias.len() != g.out_channels
+        || weight.len() != g.out_channels * taps
+        || bias.len() != g.out_channels
     {
         return Err(CircuitError::LengthMismatch {
             what: "conv2d layer operands",
@@ -280,8 +244,8 @@ fn conv2d(
             got: x.len(),
         });
     }
-    let mut outputs = Vec::with_capacity(g.out_channels * g.out_hw[0] * g.out_hw[1]);
-    for (oc, bias) in layer.bias.iter().enumerate() {
+    let mut dots = Vec::with_capacity(g.out_channels * g.out_hw[0] * g.out_hw[1]);
+    for (oc, b) in bias.iter().enumerate() {
         for oy in 0..g.out_hw[0] {
             for ox in 0..g.out_hw[1] {
                 let mut terms = Vec::with_capacity(taps);
@@ -289,26 +253,25 @@ fn conv2d(
                     for ky in 0..kh {
                         for kx in 0..kw {
                             if let Some((y, xx)) = g.input_pos(oy, ox, ky, kx) {
-                                let w =
-                                    layer.weight[((oc * g.in_channels + ic) * kh + ky) * kw + kx];
+                                let w = weight[((oc * g.in_channels + ic) * kh + ky) * kw + kx];
                                 terms.push((w, x[(ic * ih + y) * iw + xx]));
                             }
                         }
                     }
                 }
-                outputs.push((*bias, terms));
+                dots.push((*b, terms));
             }
         }
     }
-    affine_outputs(tape, outputs, layer.shift, layer.bits, lie)
+    Ok(dots)
 }
 
 /// `rescale(bias + Σ w·x, shift)` for each `(bias, terms)`, range-checked to the signed
 /// `bits`-bit range. Zero weights take no row. When `lie` names an output, its quotient is
 /// off by one (soundness tests).
-fn affine_outputs(
+fn rescaled_dots(
     tape: &mut Tape,
-    outputs: Vec<(i64, Vec<(i64, Var)>)>,
+    outputs: Dots,
     shift: u32,
     bits: u32,
     lie: Option<usize>,

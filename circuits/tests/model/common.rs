@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zkgrid_circuits::model::plan::{candidates, choose};
 use zkgrid_circuits::model::{
-    instances, plan, CircuitSettings, Plan, PlanGoal, Tamper, Visibility,
+    commitment, instances, plan, CircuitSettings, Plan, PlanGoal, Tamper, Visibility,
 };
 use zkgrid_circuits::{ModelCircuit, ModelWitness};
 use zkgrid_models::{compile, execute, zoo, QuantConfig, QuantizedModel};
@@ -148,9 +148,49 @@ pub fn case_with(
     visibility: Visibility,
     settings: CircuitSettings,
 ) -> anyhow::Result<Case> {
-    let n: usize = model.input.shape.iter().product();
-    let input: Vec<i64> = (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect();
+    let input = seeded_input(&model);
     case_with_input(model, visibility, settings, input)
+}
+
+/// The soundness tests' input: `(37·i mod 200) − 50`.
+pub fn seeded_input(model: &QuantizedModel) -> Vec<i64> {
+    let n: usize = model.input.shape.iter().product();
+    (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect()
+}
+
+/// With a hashed input (instance 0): the valid hash of another input is rejected.
+pub fn other_input_hash_fails(c: &Case) -> anyhow::Result<()> {
+    let mut other_input = c.input.clone();
+    *other_input.get_mut(3).context("at least 4 inputs")? += 1;
+    let mut wrong = c.instances.clone();
+    *wrong.get_mut(0).context("an input hash")? = commitment(&other_input);
+    ensure!(
+        rejected(&c.circuit, wrong),
+        "hash of another input accepted"
+    );
+    Ok(())
+}
+
+/// `settings` proves `model` on `count` candidate inputs (those the executor accepts) and the
+/// output cells equal `execute`'s.
+pub fn outputs_equal_executor(
+    model: &Arc<QuantizedModel>,
+    settings: CircuitSettings,
+    seed: u64,
+    count: usize,
+) -> anyhow::Result<()> {
+    for input in candidate_inputs(model, seed, count) {
+        let Ok(execution) = execute(model, &input) else {
+            continue;
+        };
+        let c = case_with_input(model.clone(), settings.visibility, settings, input)?;
+        mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
+        ensure!(
+            c.circuit.synthesized_output().as_deref() == Some(execution.output()),
+            "output cells differ from execute"
+        );
+    }
+    Ok(())
 }
 
 /// The circuit of `model` with `settings` on `input` (recipient 0xc0ffee) and its honest

@@ -16,8 +16,8 @@ use zkgrid_circuits::{CircuitError, ModelCircuit, ModelParams, ModelWitness};
 use zkgrid_models::{execute, QuantizedModel};
 
 use crate::common::{
-    candidate_inputs, case_with_input, instance_changes_fail, mock, rejected,
-    self_consistent_instances, tamper_fails_in, zoo_model, Case,
+    case_with_input, instance_changes_fail, mock, other_input_hash_fails, outputs_equal_executor,
+    rejected, seeded_input, self_consistent_instances, tamper_fails_in, zoo_model, Case,
 };
 use crate::ops_model::{all_ops_model, conv_dense_model};
 
@@ -48,43 +48,17 @@ fn case(
     case_with_input(model, visibility, settings, input)
 }
 
-fn seeded_input(model: &QuantizedModel) -> Vec<i64> {
-    let n: usize = model.input.shape.iter().product();
-    (0..n).map(|i| ((i * 37) % 200) as i64 - 50).collect()
-}
-
 #[test]
 fn narrow_outputs_equal_the_executor() -> anyhow::Result<()> {
     let model = zoo_model("mlp_tiny")?;
-    for input in candidate_inputs(&model, 7, 12) {
-        let Ok(execution) = execute(&model, &input) else {
-            continue;
-        };
-        let c = case(model.clone(), Visibility::PUBLIC, input)?;
-        mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
-        ensure!(
-            c.circuit.synthesized_output().as_deref() == Some(execution.output()),
-            "output cells differ from execute"
-        );
-    }
-    Ok(())
+    outputs_equal_executor(&model, narrow_settings(&model, Visibility::PUBLIC)?, 7, 12)
 }
 
 #[test]
 fn narrow_convolutions_equal_the_executor_and_reject_lies() -> anyhow::Result<()> {
     let model = Arc::new(conv_dense_model());
     model.validate()?;
-    for input in candidate_inputs(&model, 11, 6) {
-        let Ok(execution) = execute(&model, &input) else {
-            continue;
-        };
-        let c = case(model.clone(), Visibility::PUBLIC, input)?;
-        mock(&c.circuit, c.instances.clone())?.map_err(|e| anyhow!("honest rejected: {e}"))?;
-        ensure!(
-            c.circuit.synthesized_output().as_deref() == Some(execution.output()),
-            "output cells differ from execute"
-        );
-    }
+    outputs_equal_executor(&model, narrow_settings(&model, Visibility::PUBLIC)?, 11, 6)?;
     // A lying quotient in the convolution (first output, a padded corner; and one inside) and
     // in the dense layer, a lying ReLU: each rejected with instances that follow the lie.
     for tamper in [
@@ -147,14 +121,7 @@ fn narrow_hashes_bind_input_and_output() -> anyhow::Result<()> {
     ensure!(c.instances.len() == 3, "input hash, output hash, recipient");
     ensure!(c.instances[0] == commitment(&c.input), "input commitment");
     instance_changes_fail(&c, &[0, 1, 2])?;
-    let mut other_input = c.input.clone();
-    other_input[3] += 1;
-    let mut wrong = c.instances.clone();
-    wrong[0] = commitment(&other_input);
-    ensure!(
-        rejected(&c.circuit, wrong),
-        "hash of another input accepted"
-    );
+    other_input_hash_fails(&c)?;
     let public_out = Visibility::new(InputVisibility::Hashed, OutputVisibility::Public);
     let q = case(model.clone(), public_out, seeded_input(&model))?;
     instance_changes_fail(&q, &[0, 1, q.instances.len() - 1])?;

@@ -39,6 +39,21 @@ fn pool(channels: usize, in_hw: usize, kernel: usize, stride: usize, pads: [usiz
     }
 }
 
+/// A 16-bit model on a `[1, 2, 6, 6]` input at scale 8.
+fn model(name: &str, nodes: Vec<QNode>) -> QuantizedModel {
+    QuantizedModel {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        name: name.into(),
+        bits: 16,
+        input: InputSpec {
+            shape: vec![1, 2, 6, 6],
+            scale: 8,
+        },
+        nodes,
+    }
+}
+
 /// Every supported op; value `i + 1` is node `i`'s output.
 pub fn all_ops_model() -> QuantizedModel {
     let mut r = rng(77);
@@ -190,17 +205,7 @@ pub fn all_ops_model() -> QuantizedModel {
         ),
         node("square", QOp::Mul { shift: 12 }, &[16, 16], &[1, 4]),
     ];
-    QuantizedModel {
-        format: FORMAT_NAME.into(),
-        version: FORMAT_VERSION,
-        name: "all_ops".into(),
-        bits: 16,
-        input: InputSpec {
-            shape: vec![1, 2, 6, 6],
-            scale: 8,
-        },
-        nodes,
-    }
+    model("all_ops", nodes)
 }
 
 /// `Conv(2→3 channels, 3×3, stride (2, 1), pads 1) → Relu → Reshape → Dense(3·3·6 → 4)`: what
@@ -244,17 +249,7 @@ pub fn conv_dense_model() -> QuantizedModel {
             &[1, 4],
         ),
     ];
-    QuantizedModel {
-        format: FORMAT_NAME.into(),
-        version: FORMAT_VERSION,
-        name: "conv_dense".into(),
-        bits: 16,
-        input: InputSpec {
-            shape: vec![1, 2, 6, 6],
-            scale: 8,
-        },
-        nodes,
-    }
+    model("conv_dense", nodes)
 }
 
 /// `Conv(pads 1) → BatchNorm → LeakyRelu → MaxPool → AveragePool(pads 1) → Flatten`,

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::halo2curves::ff::{Field, PrimeField};
 
 use crate::error::{EvmError, Result};
 use crate::program::{Op, Program, Word};
@@ -338,16 +338,15 @@ fn lower(program: &Program, instances_offset: usize) -> Result<Lowering> {
                 });
                 tlen = 32;
             }
-            Op::InstanceEval {
+            Op::InstanceFraction {
                 d,
                 x,
-                c,
                 w0,
                 omega,
                 start,
                 len,
             } => {
-                let (x, c) = (src(&slots, x)?, src(&slots, c)?);
+                let x = src(&slots, x)?;
                 let constant = |s: u16| -> Result<Fr> {
                     match src(&slots, s)? {
                         Src::Const(w) => fr_of(&w).ok_or(bad("non-canonical constant")),
@@ -362,8 +361,10 @@ fn lower(program: &Program, instances_offset: usize) -> Result<Lowering> {
                 if start + len > program.total_instances() {
                     return Err(bad("instance range"));
                 }
-                let out = instance_eval(&mut low, x, c, w0, omega, start, len, instances_offset);
-                slots.insert(d, out);
+                let (num, den) =
+                    instance_fraction(&mut low, x, w0, omega, start, len, instances_offset);
+                slots.insert(d, num);
+                slots.insert(d.wrapping_add(1), den);
             }
             Op::MsmAcc { p, s } => {
                 let (p, s) = (point(&points, p)?, src(&slots, s)?);
@@ -428,34 +429,28 @@ fn op_dest(op: &Op) -> Option<u16> {
         | Op::ReadScalar { d }
         | Op::ReadPoint { d }
         | Op::Squeeze { d }
-        | Op::InstanceEval { d, .. } => Some(d),
+        | Op::InstanceFraction { d, .. } => Some(d),
         _ => None,
     }
 }
 
-/// `c · Σ_j inst[start+j] · w_j / (x - w_j)`, accumulated as one running fraction
-/// `num / den` (`num' = num · d_j + inst_j · w_j · den`, `den' = den · d_j` with
-/// `d_j = x - w_j`) and one inversion at the end. Only the running pair is live, so a circuit
-/// with many public instances does not carry thousands of registers from chunk to chunk. A zero
-/// denominator makes `den` zero and its inverse zero, which zeroes the sum, as in the native
-/// interpreter.
-#[allow(clippy::too_many_arguments)]
-fn instance_eval(
+/// `Σ_j inst[start+j] · w_j / (x - w_j)` as one running fraction `(num, den)`
+/// (`num' = num · d_j + inst_j · w_j · den`, `den' = den · d_j` with `d_j = x - w_j`), which
+/// the program inverts with its other denominators. Only the running pair is live, so a
+/// circuit with many public instances does not carry thousands of registers from chunk to
+/// chunk.
+fn instance_fraction(
     low: &mut Lowering,
     x: Src,
-    c: Src,
     w0: Fr,
     omega: Fr,
     start: usize,
     len: usize,
     instances_offset: usize,
-) -> Src {
+) -> (Src, Src) {
     use crate::program::fr_word;
-    if len == 0 {
-        return Src::Const([0u8; 32]);
-    }
     let mut w = w0;
-    let mut fraction: Option<(Src, Src)> = None;
+    let mut fraction = (Src::Const([0u8; 32]), Src::Const(fr_word(&Fr::ONE)));
     for j in 0..len {
         let wj = Src::Const(fr_word(&w));
         let d = low.val();
@@ -467,35 +462,24 @@ fn instance_eval(
             Src::Calldata(instances_offset + 32 * (start + j)),
             wj,
         ));
-        fraction = Some(match fraction {
-            None => (Src::Val(term), Src::Val(d)),
-            Some((num, den)) => {
-                let scaled = low.val();
-                low.micro
-                    .push(Micro::Arith(Arith::Mul, scaled, Src::Val(term), den));
-                let next_num = low.val();
-                low.micro
-                    .push(Micro::Mac(next_num, num, Src::Val(d), Src::Val(scaled)));
-                let next_den = low.val();
-                low.micro
-                    .push(Micro::Arith(Arith::Mul, next_den, den, Src::Val(d)));
-                (Src::Val(next_num), Src::Val(next_den))
-            }
-        });
+        fraction = if j == 0 {
+            (Src::Val(term), Src::Val(d))
+        } else {
+            let (num, den) = fraction;
+            let scaled = low.val();
+            low.micro
+                .push(Micro::Arith(Arith::Mul, scaled, Src::Val(term), den));
+            let next_num = low.val();
+            low.micro
+                .push(Micro::Mac(next_num, num, Src::Val(d), Src::Val(scaled)));
+            let next_den = low.val();
+            low.micro
+                .push(Micro::Arith(Arith::Mul, next_den, den, Src::Val(d)));
+            (Src::Val(next_num), Src::Val(next_den))
+        };
         w *= omega;
     }
-    let Some((num, den)) = fraction else {
-        return Src::Const([0u8; 32]);
-    };
-    let inv = low.val();
-    low.micro.push(Micro::Inv(inv, den));
-    let sum = low.val();
-    low.micro
-        .push(Micro::Arith(Arith::Mul, sum, num, Src::Val(inv)));
-    let out = low.val();
-    low.micro
-        .push(Micro::Arith(Arith::Mul, out, Src::Val(sum), c));
-    Src::Val(out)
+    fraction
 }
 
 /// Index of the micro op that uses each value last (`usize::MAX`: never used).

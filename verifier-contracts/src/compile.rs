@@ -5,7 +5,7 @@
 //! SHPLONK rotation sets), with every circuit-specific value as a constant or a query of the
 //! proof. It is checked against the native verifier by the tests.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::halo2curves::ff::{Field, PrimeField};
@@ -63,7 +63,9 @@ enum Commitment {
 struct Query {
     commitment: Commitment,
     rotation: i32,
-    eval: Slot,
+    /// The evaluation read from the proof; `None` for the quotient, whose evaluation the
+    /// verifier computes from the constraints after SHPLONK's challenges are squeezed.
+    eval: Option<Slot>,
 }
 
 /// Slots of everything read from the proof or derived from challenges.
@@ -425,6 +427,80 @@ pub fn compile(
         })
         .collect();
 
+    // Queries, in halo2's order, and SHPLONK's part of the transcript.
+    let last_rotation = -((blinding_factors + 1) as i32);
+    let mut queries: Vec<Query> = Vec::new();
+    for (i, (column, rotation)) in cs.advice_queries().iter().enumerate() {
+        queries.push(Query {
+            commitment: Commitment::Advice(column.index()),
+            rotation: rotation.0,
+            eval: Some(advice_evals[i]),
+        });
+    }
+    for (i, set) in set_evals.iter().enumerate() {
+        queries.push(Query {
+            commitment: Commitment::PermutationProduct(i),
+            rotation: 0,
+            eval: Some(set.eval),
+        });
+        queries.push(Query {
+            commitment: Commitment::PermutationProduct(i),
+            rotation: 1,
+            eval: Some(set.next),
+        });
+    }
+    for (i, set) in set_evals.iter().enumerate().rev().skip(1) {
+        queries.push(Query {
+            commitment: Commitment::PermutationProduct(i),
+            rotation: last_rotation,
+            eval: Some(set.last.ok_or(EvmError::Unsupported {
+                feature: "permutation set without a last evaluation",
+            })?),
+        });
+    }
+    for (i, le) in lookup_evals.iter().enumerate() {
+        for (commitment, rotation, eval) in [
+            (Commitment::LookupProduct(i), 0, le.product),
+            (Commitment::LookupInput(i), 0, le.input),
+            (Commitment::LookupTable(i), 0, le.table),
+            (Commitment::LookupInput(i), -1, le.input_prev),
+            (Commitment::LookupProduct(i), 1, le.product_next),
+        ] {
+            queries.push(Query {
+                commitment,
+                rotation,
+                eval: Some(eval),
+            });
+        }
+    }
+    for (i, (column, rotation)) in cs.fixed_queries().iter().enumerate() {
+        queries.push(Query {
+            commitment: Commitment::Fixed(column.index()),
+            rotation: rotation.0,
+            eval: Some(fixed_evals[i]),
+        });
+    }
+    for (i, &eval) in permutation_evals.iter().enumerate() {
+        queries.push(Query {
+            commitment: Commitment::PermutationCommon(i),
+            rotation: 0,
+            eval: Some(eval),
+        });
+    }
+    // The quotient's evaluation is computed from the constraints below.
+    queries.push(Query {
+        commitment: Commitment::Quotient,
+        rotation: 0,
+        eval: None,
+    });
+    queries.push(Query {
+        commitment: Commitment::Random,
+        rotation: 0,
+        eval: Some(random_eval),
+    });
+
+    let opening = Opening::read(&mut b, &queries, x, omega, omega_inv)?;
+
     // x^n, Lagrange evaluations and instance evaluations.
     let xn = b.pow(x, n);
     let one = b.constant(Fr::ONE);
@@ -435,10 +511,32 @@ pub fn compile(
         })?,
     );
     let common = b.mul(xn_minus_one, n_inv);
-    // One batch inversion for 1/(x - ω^i) (Lagrange evaluations), 1/(xⁿ - 1) and 1/x.
-    let last_rotation = -((blinding_factors + 1) as i32);
+    let omega_slot = b.constant(omega);
+    let starts: Vec<usize> = num_instances
+        .iter()
+        .scan(0usize, |acc, &len| {
+            let start = *acc;
+            *acc += len;
+            Some(start)
+        })
+        .collect();
+    // Σ inst·w/(x - w) of every instance query, as fractions.
+    let instance_fractions: Vec<Option<(Slot, Slot)>> = cs
+        .instance_queries()
+        .iter()
+        .map(|(column, rotation)| {
+            let len = num_instances[column.index()];
+            (len > 0).then(|| {
+                let w0 = b.constant(omega_pow(omega, omega_inv, -rotation.0));
+                b.instance_fraction(x, w0, omega_slot, starts[column.index()], len)
+            })
+        })
+        .collect();
+    // The program's one inversion (Montgomery's trick): 1/(x - ω^i) for the Lagrange
+    // evaluations, 1/(xⁿ - 1), 1/x, the instance fractions' denominators and SHPLONK's
+    // 1/∏(u - x·ω^r) over the rotations outside its first set.
     let rotations: Vec<i32> = (last_rotation..=0).collect();
-    let mut denominators: Vec<Slot> = Vec::with_capacity(rotations.len() + 2);
+    let mut denominators: Vec<Slot> = Vec::with_capacity(rotations.len() + 3);
     let mut omega_slots = Vec::with_capacity(rotations.len());
     for &rotation in &rotations {
         let w = b.constant(omega_pow(omega, omega_inv, rotation));
@@ -447,9 +545,13 @@ pub fn compile(
     }
     denominators.push(xn_minus_one);
     denominators.push(x);
+    denominators.push(opening.first_set_denominator(&mut b)?);
+    denominators.extend(instance_fractions.iter().flatten().map(|&(_, den)| den));
     let inverses = b.batch_inv(&denominators);
     let vanishing_inv = inverses[rotations.len()];
     let x_inv = inverses[rotations.len() + 1];
+    let first_set_denominator_inv = inverses[rotations.len() + 2];
+    let mut fraction_inverses = inverses[rotations.len() + 3..].iter();
     let lagrange: Vec<Slot> = (0..rotations.len())
         .map(|i| {
             let t = b.mul(inverses[i], common);
@@ -463,28 +565,20 @@ pub fn compile(
     }
     let l_0 = lagrange[lagrange.len() - 1];
 
-    let omega_slot = b.constant(omega);
-    let starts: Vec<usize> = num_instances
-        .iter()
-        .scan(0usize, |acc, &len| {
-            let start = *acc;
-            *acc += len;
-            Some(start)
-        })
-        .collect();
     let zero = b.constant(Fr::ZERO);
-    let instance_evals: Vec<Slot> = cs
-        .instance_queries()
-        .iter()
-        .map(|(column, rotation)| {
-            let len = num_instances[column.index()];
-            if len == 0 {
-                return zero;
+    let mut instance_evals: Vec<Slot> = Vec::with_capacity(instance_fractions.len());
+    for fraction in &instance_fractions {
+        instance_evals.push(match fraction {
+            Some((num, _)) => {
+                let inv = *fraction_inverses.next().ok_or(EvmError::Unsupported {
+                    feature: "instance fraction without an inverse",
+                })?;
+                let sum = b.mul(*num, inv);
+                b.mul(sum, common)
             }
-            let w0 = b.constant(omega_pow(omega, omega_inv, -rotation.0));
-            b.instance_eval(x, common, w0, omega_slot, starts[column.index()], len)
-        })
-        .collect();
+            None => zero,
+        });
+    }
 
     let evals = Evals {
         advice: &advice_evals,
@@ -585,76 +679,6 @@ pub fn compile(
     }
     let expected_h_eval = b.mul(h_eval, vanishing_inv);
 
-    // Queries, in halo2's order.
-    let mut queries: Vec<Query> = Vec::new();
-    for (i, (column, rotation)) in cs.advice_queries().iter().enumerate() {
-        queries.push(Query {
-            commitment: Commitment::Advice(column.index()),
-            rotation: rotation.0,
-            eval: advice_evals[i],
-        });
-    }
-    for (i, set) in set_evals.iter().enumerate() {
-        queries.push(Query {
-            commitment: Commitment::PermutationProduct(i),
-            rotation: 0,
-            eval: set.eval,
-        });
-        queries.push(Query {
-            commitment: Commitment::PermutationProduct(i),
-            rotation: 1,
-            eval: set.next,
-        });
-    }
-    for (i, set) in set_evals.iter().enumerate().rev().skip(1) {
-        queries.push(Query {
-            commitment: Commitment::PermutationProduct(i),
-            rotation: last_rotation,
-            eval: set.last.ok_or(EvmError::Unsupported {
-                feature: "permutation set without a last evaluation",
-            })?,
-        });
-    }
-    for (i, le) in lookup_evals.iter().enumerate() {
-        for (commitment, rotation, eval) in [
-            (Commitment::LookupProduct(i), 0, le.product),
-            (Commitment::LookupInput(i), 0, le.input),
-            (Commitment::LookupTable(i), 0, le.table),
-            (Commitment::LookupInput(i), -1, le.input_prev),
-            (Commitment::LookupProduct(i), 1, le.product_next),
-        ] {
-            queries.push(Query {
-                commitment,
-                rotation,
-                eval,
-            });
-        }
-    }
-    for (i, (column, rotation)) in cs.fixed_queries().iter().enumerate() {
-        queries.push(Query {
-            commitment: Commitment::Fixed(column.index()),
-            rotation: rotation.0,
-            eval: fixed_evals[i],
-        });
-    }
-    for (i, &eval) in permutation_evals.iter().enumerate() {
-        queries.push(Query {
-            commitment: Commitment::PermutationCommon(i),
-            rotation: 0,
-            eval,
-        });
-    }
-    queries.push(Query {
-        commitment: Commitment::Quotient,
-        rotation: 0,
-        eval: expected_h_eval,
-    });
-    queries.push(Query {
-        commitment: Commitment::Random,
-        rotation: 0,
-        eval: random_eval,
-    });
-
     // The points of each commitment as an MSM: (point, optional coefficient).
     let xn_powers: Vec<Slot> = {
         let mut powers = vec![one];
@@ -687,194 +711,269 @@ pub fn compile(
         }
     };
 
-    shplonk(
-        &mut b, &queries, msm_of, x, x_inv, omega, omega_inv, g1, s_g2, neg_g2,
+    opening.verify(
+        &mut b,
+        &queries,
+        msm_of,
+        x_inv,
+        first_set_denominator_inv,
+        expected_h_eval,
+        g1,
+        s_g2,
+        neg_g2,
     )?;
     b.finish(num_instances.to_vec())
 }
 
-/// SHPLONK multi-open verification (halo2's `VerifierSHPLONK` with its intermediate sets).
-#[allow(clippy::too_many_arguments)]
-fn shplonk(
-    b: &mut Builder,
-    queries: &[Query],
-    msm_of: impl Fn(Commitment) -> Result<Vec<(PointSlot, Slot)>>,
-    x: Slot,
-    x_inv: Slot,
+/// SHPLONK multi-open verification (halo2's `VerifierSHPLONK` with its intermediate sets):
+/// the rotation sets of the queries, SHPLONK's challenges and commitments, and `u - x·ω^r`.
+struct Opening {
+    /// Rotation set -> commitments, in order of first appearance.
+    rotation_sets: Vec<(BTreeSet<i32>, Vec<Commitment>)>,
+    super_set: BTreeSet<i32>,
+    y: Slot,
+    v: Slot,
+    u: Slot,
+    h1: PointSlot,
+    h2: PointSlot,
+    /// `u - x·ω^r` for every rotation `r`.
+    u_minus: BTreeMap<i32, Slot>,
     omega: Fr,
     omega_inv: Fr,
-    g1: PointSlot,
-    s_g2: Slot,
-    neg_g2: Slot,
-) -> Result<()> {
-    // No commitment may be opened twice at one point.
-    for (i, q) in queries.iter().enumerate() {
-        if queries[..i]
-            .iter()
-            .any(|p| p.commitment == q.commitment && p.rotation == q.rotation)
-        {
+}
+
+impl Opening {
+    /// Groups the queries (their commitments and rotations; evaluations are not read) and
+    /// reads SHPLONK's part of the transcript, which follows the evaluations.
+    fn read(b: &mut Builder, queries: &[Query], x: Slot, omega: Fr, omega_inv: Fr) -> Result<Self> {
+        // No commitment may be opened twice at one point.
+        for (i, q) in queries.iter().enumerate() {
+            if queries[..i]
+                .iter()
+                .any(|p| p.commitment == q.commitment && p.rotation == q.rotation)
+            {
+                return Err(EvmError::Unsupported {
+                    feature: "a commitment queried twice at the same rotation",
+                });
+            }
+        }
+        // Commitment -> set of rotations, in order of first appearance.
+        let mut commitment_rotations: Vec<(Commitment, BTreeSet<i32>)> = Vec::new();
+        let mut super_set: BTreeSet<i32> = BTreeSet::new();
+        for q in queries {
+            super_set.insert(q.rotation);
+            match commitment_rotations
+                .iter_mut()
+                .find(|(c, _)| *c == q.commitment)
+            {
+                Some((_, set)) => {
+                    set.insert(q.rotation);
+                }
+                None => commitment_rotations.push((q.commitment, BTreeSet::from([q.rotation]))),
+            }
+        }
+        let mut rotation_sets: Vec<(BTreeSet<i32>, Vec<Commitment>)> = Vec::new();
+        for (commitment, set) in commitment_rotations {
+            match rotation_sets.iter_mut().find(|(s, _)| *s == set) {
+                Some((_, commitments)) => commitments.push(commitment),
+                None => rotation_sets.push((set, vec![commitment])),
+            }
+        }
+        if rotation_sets.is_empty() {
             return Err(EvmError::Unsupported {
-                feature: "a commitment queried twice at the same rotation",
+                feature: "a proof without openings",
             });
         }
-    }
-    // Commitment -> set of rotations, in order of first appearance.
-    let mut commitment_rotations: Vec<(Commitment, BTreeSet<i32>)> = Vec::new();
-    let mut super_set: BTreeSet<i32> = BTreeSet::new();
-    for q in queries {
-        super_set.insert(q.rotation);
-        match commitment_rotations
-            .iter_mut()
-            .find(|(c, _)| *c == q.commitment)
-        {
-            Some((_, set)) => {
-                set.insert(q.rotation);
-            }
-            None => commitment_rotations.push((q.commitment, BTreeSet::from([q.rotation]))),
-        }
-    }
-    // Rotation set -> commitments, in order of first appearance.
-    let mut rotation_sets: Vec<(BTreeSet<i32>, Vec<Commitment>)> = Vec::new();
-    for (commitment, set) in commitment_rotations {
-        match rotation_sets.iter_mut().find(|(s, _)| *s == set) {
-            Some((_, commitments)) => commitments.push(commitment),
-            None => rotation_sets.push((set, vec![commitment])),
-        }
-    }
-    let eval_of = |commitment: Commitment, rotation: i32| -> Result<Slot> {
-        queries
-            .iter()
-            .find(|q| q.commitment == commitment && q.rotation == rotation)
-            .map(|q| q.eval)
-            .ok_or(EvmError::Unsupported {
-                feature: "missing evaluation in a rotation set",
-            })
-    };
 
-    let y = b.squeeze();
-    let v = b.squeeze();
-    let h1 = b.read_point("shplonk h1");
-    let u = b.squeeze();
-    let h2 = b.read_point("shplonk h2");
+        let y = b.squeeze();
+        let v = b.squeeze();
+        let h1 = b.read_point("shplonk h1");
+        let u = b.squeeze();
+        let h2 = b.read_point("shplonk h2");
 
-    let one = b.constant(Fr::ONE);
-    // u - x·ω^r for every rotation r.
-    let mut u_minus = std::collections::BTreeMap::new();
-    for &r in &super_set {
-        let w = b.constant(omega_pow(omega, omega_inv, r));
-        let point = if r == 0 { x } else { b.mul(x, w) };
-        u_minus.insert(r, b.sub(u, point));
+        let mut u_minus = BTreeMap::new();
+        for &r in &super_set {
+            let point = if r == 0 {
+                x
+            } else {
+                let w = b.constant(omega_pow(omega, omega_inv, r));
+                b.mul(x, w)
+            };
+            u_minus.insert(r, b.sub(u, point));
+        }
+        Ok(Self {
+            rotation_sets,
+            super_set,
+            y,
+            v,
+            u,
+            h1,
+            h2,
+            u_minus,
+            omega,
+            omega_inv,
+        })
     }
-    let u_minus_of = |r: i32| -> Result<Slot> {
-        u_minus.get(&r).copied().ok_or(EvmError::Unsupported {
+
+    fn u_minus_of(&self, r: i32) -> Result<Slot> {
+        self.u_minus.get(&r).copied().ok_or(EvmError::Unsupported {
             feature: "rotation missing from the super point set",
         })
-    };
-    let max_set = rotation_sets
-        .iter()
-        .map(|(s, _)| s.len())
-        .max()
-        .unwrap_or(1);
-    let x_inv_powers: Vec<Slot> = if max_set > 1 {
-        let mut powers = vec![one];
-        for i in 1..max_set {
-            let next = b.mul(powers[i - 1], x_inv);
-            powers.push(next);
-        }
-        powers
-    } else {
-        vec![one]
-    };
+    }
 
-    let mut z_0 = one;
-    let mut z_0_diff_inv = one;
-    let mut v_power = one;
-    let mut r_outer = b.constant(Fr::ZERO);
-    let mut msm: Vec<(PointSlot, Slot)> = Vec::new();
-    for (i, (set, commitments)) in rotation_sets.iter().enumerate() {
-        let mut z_diff = one;
-        for &r in super_set.difference(set) {
-            z_diff = b.mul(z_diff, u_minus_of(r)?);
+    /// `∏ (u - x·ω^r)` over the rotations outside the first set: every set's factor is
+    /// divided by it, so it is the opening's one inverse.
+    fn first_set_denominator(&self, b: &mut Builder) -> Result<Slot> {
+        let mut z_diff = b.constant(Fr::ONE);
+        for &r in self.super_set.difference(&self.rotation_sets[0].0) {
+            z_diff = b.mul(z_diff, self.u_minus_of(r)?);
         }
-        if i == 0 {
-            for &r in set {
-                z_0 = b.mul(z_0, u_minus_of(r)?);
-            }
-            z_0_diff_inv = b.inv(z_diff);
-            z_diff = one;
-        } else {
-            z_diff = b.mul(z_diff, z_0_diff_inv);
-        }
-        // Lagrange basis of the set's points at u: ∏_{j≠i}(u - p_j) / ∏_{j≠i}(p_i - p_j),
-        // where p = x·ω^r, so the denominator is x^(k-1) · ∏_{j≠i}(ω^r_i - ω^r_j).
-        let rotations: Vec<i32> = set.iter().copied().collect();
-        let basis: Vec<Slot> = if rotations.len() == 1 {
-            vec![one]
-        } else {
-            let k = rotations.len();
-            let mut basis = Vec::with_capacity(k);
-            for (ii, &ri) in rotations.iter().enumerate() {
-                let mut num = x_inv_powers[k - 1];
-                let mut denom = Fr::ONE;
-                for (jj, &rj) in rotations.iter().enumerate() {
-                    if ii != jj {
-                        num = b.mul(num, u_minus_of(rj)?);
-                        denom *= omega_pow(omega, omega_inv, ri) - omega_pow(omega, omega_inv, rj);
-                    }
-                }
-                let denom_inv: Fr = Option::from(denom.invert()).ok_or(EvmError::Unsupported {
-                    feature: "rotations that coincide in the domain",
-                })?;
-                let c = b.constant(denom_inv);
-                basis.push(b.mul(num, c));
-            }
-            basis
+        Ok(z_diff)
+    }
+
+    /// The SHPLONK check: the queries' evaluations, the MSM and the pairing.
+    /// `first_set_denominator_inv` is the inverse of [`Opening::first_set_denominator`];
+    /// `quotient_eval` is the evaluation of the queries that carry none.
+    #[allow(clippy::too_many_arguments)]
+    fn verify(
+        self,
+        b: &mut Builder,
+        queries: &[Query],
+        msm_of: impl Fn(Commitment) -> Result<Vec<(PointSlot, Slot)>>,
+        x_inv: Slot,
+        first_set_denominator_inv: Slot,
+        quotient_eval: Slot,
+        g1: PointSlot,
+        s_g2: Slot,
+        neg_g2: Slot,
+    ) -> Result<()> {
+        let eval_of = |commitment: Commitment, rotation: i32| -> Result<Slot> {
+            queries
+                .iter()
+                .find(|q| q.commitment == commitment && q.rotation == rotation)
+                .map(|q| q.eval.unwrap_or(quotient_eval))
+                .ok_or(EvmError::Unsupported {
+                    feature: "missing evaluation in a rotation set",
+                })
         };
-        let scale = b.mul(v_power, z_diff);
-        let mut r_inner = b.constant(Fr::ZERO);
-        let mut y_power = one;
-        for (j, &commitment) in commitments.iter().enumerate() {
-            if j > 0 {
-                y_power = b.mul(y_power, y);
+        let Self {
+            rotation_sets,
+            super_set,
+            y,
+            v,
+            u,
+            h1,
+            h2,
+            ..
+        } = &self;
+        let (y, v, u, h1, h2) = (*y, *v, *u, *h1, *h2);
+        let one = b.constant(Fr::ONE);
+        let max_set = rotation_sets
+            .iter()
+            .map(|(s, _)| s.len())
+            .max()
+            .unwrap_or(1);
+        let x_inv_powers: Vec<Slot> = if max_set > 1 {
+            let mut powers = vec![one];
+            for i in 1..max_set {
+                let next = b.mul(powers[i - 1], x_inv);
+                powers.push(next);
             }
-            let mut r_eval = b.constant(Fr::ZERO);
-            for (&r, &l) in rotations.iter().zip(&basis) {
-                let e = eval_of(commitment, r)?;
-                r_eval = b.mac(e, l, r_eval);
+            powers
+        } else {
+            vec![one]
+        };
+
+        let mut z_0 = one;
+        let mut v_power = one;
+        let mut r_outer = b.constant(Fr::ZERO);
+        let mut msm: Vec<(PointSlot, Slot)> = Vec::new();
+        for (i, (set, commitments)) in rotation_sets.iter().enumerate() {
+            let z_diff = if i == 0 {
+                for &r in set {
+                    z_0 = b.mul(z_0, self.u_minus_of(r)?);
+                }
+                one
+            } else {
+                let mut z_diff = first_set_denominator_inv;
+                for &r in super_set.difference(set) {
+                    z_diff = b.mul(z_diff, self.u_minus_of(r)?);
+                }
+                z_diff
+            };
+            // Lagrange basis of the set's points at u: ∏_{j≠i}(u - p_j) / ∏_{j≠i}(p_i - p_j),
+            // where p = x·ω^r, so the denominator is x^(k-1) · ∏_{j≠i}(ω^r_i - ω^r_j).
+            let rotations: Vec<i32> = set.iter().copied().collect();
+            let basis: Vec<Slot> = if rotations.len() == 1 {
+                vec![one]
+            } else {
+                let k = rotations.len();
+                let mut basis = Vec::with_capacity(k);
+                for (ii, &ri) in rotations.iter().enumerate() {
+                    let mut num = x_inv_powers[k - 1];
+                    let mut denom = Fr::ONE;
+                    for (jj, &rj) in rotations.iter().enumerate() {
+                        if ii != jj {
+                            num = b.mul(num, self.u_minus_of(rj)?);
+                            denom *= omega_pow(self.omega, self.omega_inv, ri)
+                                - omega_pow(self.omega, self.omega_inv, rj);
+                        }
+                    }
+                    let denom_inv: Fr =
+                        Option::from(denom.invert()).ok_or(EvmError::Unsupported {
+                            feature: "rotations that coincide in the domain",
+                        })?;
+                    let c = b.constant(denom_inv);
+                    basis.push(b.mul(num, c));
+                }
+                basis
+            };
+            let scale = b.mul(v_power, z_diff);
+            let mut r_inner = b.constant(Fr::ZERO);
+            let mut y_power = one;
+            for (j, &commitment) in commitments.iter().enumerate() {
+                if j > 0 {
+                    y_power = b.mul(y_power, y);
+                }
+                let mut r_eval = b.constant(Fr::ZERO);
+                for (&r, &l) in rotations.iter().zip(&basis) {
+                    let e = eval_of(commitment, r)?;
+                    r_eval = b.mac(e, l, r_eval);
+                }
+                r_inner = b.mac(y_power, r_eval, r_inner);
+                let coefficient = b.mul(scale, y_power);
+                for (point, c) in msm_of(commitment)? {
+                    let s = if c == one {
+                        coefficient
+                    } else {
+                        b.mul(coefficient, c)
+                    };
+                    msm.push((point, s));
+                }
             }
-            r_inner = b.mac(y_power, r_eval, r_inner);
-            let coefficient = b.mul(scale, y_power);
-            for (point, c) in msm_of(commitment)? {
-                let s = if c == one {
-                    coefficient
-                } else {
-                    b.mul(coefficient, c)
-                };
-                msm.push((point, s));
+            r_outer = b.mac(scale, r_inner, r_outer);
+            if i + 1 < rotation_sets.len() {
+                v_power = b.mul(v_power, v);
             }
         }
-        r_outer = b.mac(scale, r_inner, r_outer);
-        if i + 1 < rotation_sets.len() {
-            v_power = b.mul(v_power, v);
+        // Equal points (e.g. selector columns with the same rows, identical table columns)
+        // share a slot: one multiplication per distinct point.
+        let mut merged: Vec<(PointSlot, Slot)> = Vec::with_capacity(msm.len());
+        for (point, s) in msm {
+            match merged.iter_mut().find(|(p, _)| *p == point) {
+                Some((_, sum)) => *sum = b.add(*sum, s),
+                None => merged.push((point, s)),
+            }
         }
-    }
-    // Equal points (e.g. selector columns with the same rows, identical table columns)
-    // share a slot: one multiplication per distinct point.
-    let mut merged: Vec<(PointSlot, Slot)> = Vec::with_capacity(msm.len());
-    for (point, s) in msm {
-        match merged.iter_mut().find(|(p, _)| *p == point) {
-            Some((_, sum)) => *sum = b.add(*sum, s),
-            None => merged.push((point, s)),
+        for (point, s) in merged {
+            b.msm_acc(point, s);
         }
+        let neg_r_outer = b.neg(r_outer);
+        b.msm_acc(g1, neg_r_outer);
+        let neg_z_0 = b.neg(z_0);
+        b.msm_acc(h1, neg_z_0);
+        b.msm_acc(h2, u);
+        b.pairing(h2, s_g2, neg_g2);
+        Ok(())
     }
-    for (point, s) in merged {
-        b.msm_acc(point, s);
-    }
-    let neg_r_outer = b.neg(r_outer);
-    b.msm_acc(g1, neg_r_outer);
-    let neg_z_0 = b.neg(z_0);
-    b.msm_acc(h1, neg_z_0);
-    b.msm_acc(h2, u);
-    b.pairing(h2, s_g2, neg_g2);
-    Ok(())
 }

@@ -163,37 +163,29 @@ pub fn run(
                 transcript = hash.to_vec();
                 set(&mut mem, d, fr_word(&reduce(&hash)))?;
             }
-            Op::InstanceEval {
+            Op::InstanceFraction {
                 d,
                 x,
-                c,
                 w0,
                 omega,
                 start,
                 len,
             } => {
-                let (x, c, omega) = (scalar(&mem, x)?, scalar(&mem, c)?, scalar(&mem, omega)?);
+                let (x, omega) = (scalar(&mem, x)?, scalar(&mem, omega)?);
                 let mut w = scalar(&mem, w0)?;
-                let mut sum = Fr::ZERO;
                 let values = instances
                     .get(start as usize..start as usize + len as usize)
                     .ok_or(bad("instance range"))?;
-                // As the contract (one running fraction, one inversion): a zero denominator
-                // makes the common denominator zero, which zeroes the sum.
-                let mut terms = Vec::with_capacity(values.len());
-                let mut product = Fr::ONE;
+                // The contract's running fraction, step for step.
+                let (mut num, mut den) = (Fr::ZERO, Fr::ONE);
                 for value in values {
-                    product *= x - w;
-                    terms.push((*value, w, x - w));
+                    let diff = x - w;
+                    num = num * diff + *value * w * den;
+                    den *= diff;
                     w *= omega;
                 }
-                if !bool::from(product.is_zero()) {
-                    for (value, w, denominator) in terms {
-                        let inv = Option::from(denominator.invert()).unwrap_or(Fr::ZERO);
-                        sum += value * w * inv;
-                    }
-                }
-                set(&mut mem, d, fr_word(&(sum * c)))?;
+                set(&mut mem, d, fr_word(&num))?;
+                set(&mut mem, d.wrapping_add(1), fr_word(&den))?;
             }
             Op::MsmAcc { p, s } => {
                 let point =

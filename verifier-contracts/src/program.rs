@@ -51,8 +51,8 @@ pub mod opcode {
     pub const ABSORB_INSTANCES: u8 = 0x09;
     /// squeeze a challenge into `d`
     pub const SQUEEZE: u8 = 0x0a;
-    /// instance evaluation, see [`super::Op::InstanceEval`]
-    pub const INSTANCE_EVAL: u8 = 0x0b;
+    /// instance evaluation as a fraction, see [`super::Op::InstanceFraction`]
+    pub const INSTANCE_FRACTION: u8 = 0x0b;
     /// `acc += s * P`
     pub const MSM_ACC: u8 = 0x0c;
     /// pairing check, see [`super::Op::Pairing`]
@@ -144,16 +144,17 @@ pub enum Op {
         /// destination
         d: u16,
     },
-    /// `d = c · Σ_{j<len} inst[start+j] · w_j / (x - w_j)` with `w_j = w0 · omega^j`:
-    /// with `c = (xⁿ - 1)/n` and `w0 = ω^(-rotation)` this is the evaluation at `x` of the
-    /// instance column queried at `rotation`.
-    InstanceEval {
-        /// destination
+    /// `Σ_{j<len} inst[start+j] · w_j / (x - w_j)` with `w_j = w0 · omega^j` as a fraction:
+    /// the numerator into `d`, the denominator `∏_j (x - w_j)` into `d + 1`. The numerator is
+    /// the running `num' = num · (x - w_j) + inst_j · w_j · den` from `num = 0`, `den = 1`.
+    /// Times `(xⁿ - 1)/n`, with `w0 = ω^(-rotation)`, the fraction is the evaluation at `x`
+    /// of the instance column queried at `rotation`; the program inverts the denominator
+    /// together with its other inverses.
+    InstanceFraction {
+        /// destination of the numerator (the denominator goes to `d + 1`)
         d: u16,
         /// the point `x`
         x: u16,
-        /// the common factor `c`
-        c: u16,
         /// `w0`
         w0: u16,
         /// the step `omega`
@@ -200,7 +201,7 @@ impl Op {
             | Op::Squeeze { .. }
             | Op::MsmAdd { .. } => 1,
             Op::AbsorbInstances => 0,
-            Op::InstanceEval { .. } => 7,
+            Op::InstanceFraction { .. } => 6,
         }
     }
 
@@ -227,15 +228,14 @@ impl Op {
             Op::Absorb { a } => put(opcode::ABSORB, &[a], &[]),
             Op::AbsorbInstances => put(opcode::ABSORB_INSTANCES, &[], &[]),
             Op::Squeeze { d } => put(opcode::SQUEEZE, &[d], &[]),
-            Op::InstanceEval {
+            Op::InstanceFraction {
                 d,
                 x,
-                c,
                 w0,
                 omega,
                 start,
                 len,
-            } => put(opcode::INSTANCE_EVAL, &[d, x, c, w0, omega], &[start, len]),
+            } => put(opcode::INSTANCE_FRACTION, &[d, x, w0, omega], &[start, len]),
             Op::MsmAcc { p, s } => put(opcode::MSM_ACC, &[p, s], &[]),
             Op::MsmAdd { p } => put(opcode::MSM_ADD, &[p], &[]),
             Op::Pairing { a, g2a, g2b } => put(opcode::PAIRING, &[a, g2a, g2b], &[]),
@@ -258,7 +258,7 @@ pub struct Program {
     pub num_slots: usize,
     /// Largest transcript buffer the program needs, in bytes.
     pub transcript_bytes: usize,
-    /// Largest instance column, in values (scratch for [`Op::InstanceEval`]).
+    /// Largest instance column, in values.
     pub max_instance_len: usize,
     /// Exact proof length in bytes.
     pub proof_len: usize,
@@ -378,10 +378,9 @@ enum RawOp {
     Absorb(Slot),
     AbsorbInstances,
     Squeeze(Slot),
-    InstanceEval {
+    InstanceFraction {
         d: Slot,
         x: Slot,
-        c: Slot,
         w0: Slot,
         omega: Slot,
         start: usize,
@@ -656,28 +655,28 @@ impl Builder {
         d
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn instance_eval(
+    /// Numerator and denominator of `Σ_{j<len} inst[start+j] · w_j / (x - w_j)` with
+    /// `w_j = w0 · omega^j` (see [`Op::InstanceFraction`]).
+    pub(crate) fn instance_fraction(
         &mut self,
         x: Slot,
-        c: Slot,
         w0: Slot,
         omega: Slot,
         start: usize,
         len: usize,
-    ) -> Slot {
-        let d = self.var(1);
+    ) -> (Slot, Slot) {
+        let first = self.vars;
+        let d = self.var(2);
         self.max_instance_len = self.max_instance_len.max(len);
-        self.ops.push(RawOp::InstanceEval {
+        self.ops.push(RawOp::InstanceFraction {
             d,
             x,
-            c,
             w0,
             omega,
             start,
             len,
         });
-        d
+        (d, Slot::Var(first + 1))
     }
 
     pub(crate) fn msm_acc(&mut self, p: PointSlot, s: Slot) {
@@ -750,18 +749,16 @@ impl Builder {
                 RawOp::Absorb(a) => Op::Absorb { a: r(a) },
                 RawOp::AbsorbInstances => Op::AbsorbInstances,
                 RawOp::Squeeze(d) => Op::Squeeze { d: r(d) },
-                RawOp::InstanceEval {
+                RawOp::InstanceFraction {
                     d,
                     x,
-                    c,
                     w0,
                     omega,
                     start,
                     len,
-                } => Op::InstanceEval {
+                } => Op::InstanceFraction {
                     d: r(d),
                     x: r(x),
-                    c: r(c),
                     w0: r(w0),
                     omega: r(omega),
                     start: start as u16,

@@ -85,7 +85,7 @@ fn program_shape(ops: &[Op], num_slots: usize, code: usize, vk_bytes: usize) -> 
             Op::Absorb { .. } => "absorb",
             Op::AbsorbInstances => "absorb_instances",
             Op::Squeeze { .. } => "squeeze",
-            Op::InstanceEval { .. } => "instance_eval",
+            Op::InstanceFraction { .. } => "instance_fraction",
             Op::MsmAcc { .. } => "msm_acc",
             Op::MsmAdd { .. } => "msm_add",
             Op::Pairing { .. } => "pairing",

@@ -1,11 +1,14 @@
-//! Straight-line EVM code for a verification [`Program`], split into code contracts.
+//! EVM code for a verification [`Program`], split into code contracts.
 //!
 //! Interpreting the program costs about 230 gas per field operation (dispatch and operand
 //! decoding); straight-line code costs about 30. So the program is compiled into EVM bytecode
 //! — one short, fixed instruction sequence per operation, with constants as `PUSH` immediates,
 //! proof values read from calldata where they are used, and computed values in registers that
 //! are reused once their value is dead — and cut into *chunks* of at most [`CHUNK_LIMIT`]
-//! bytes, each deployed as its own contract (so every circuit deploys under EIP-170).
+//! bytes, each deployed as its own contract (so every circuit deploys under EIP-170). The one
+//! exception to straight-line code is the instance evaluation, whose length grows with the
+//! public instances: it is a loop (about 100 gas and no code per instance; unrolled, a
+//! 795-instance model needed five chunks and ≈ 300 gas per instance).
 //!
 //! The verifier contract calls the chunks in order with `STATICCALL`. Each chunk receives the
 //! verifier's own calldata (so proof and instance offsets are those of the ABI encoding)
@@ -23,7 +26,7 @@
 use std::collections::HashMap;
 
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::halo2curves::ff::{Field, PrimeField};
+use halo2_proofs::halo2curves::ff::PrimeField;
 
 use crate::error::{EvmError, Result};
 use crate::program::{Op, Program, Word};
@@ -45,6 +48,8 @@ const TBUF: usize = 0x1c0;
 /// BN254 scalar modulus r, big-endian.
 const R_WORD: Word = hex_word("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001");
 /// r - 2 (the inversion exponent).
+const R_MINUS_1: Word =
+    hex_word("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000000");
 const R_MINUS_2: Word =
     hex_word("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593efffffff");
 /// BN254 base modulus q, big-endian.
@@ -70,11 +75,13 @@ const fn nibble(c: u8) -> u8 {
 }
 
 mod evm_op {
+    pub const ADD: u8 = 0x01;
     pub const MOD: u8 = 0x06;
     pub const ADDMOD: u8 = 0x08;
     pub const MULMOD: u8 = 0x09;
     pub const SUB: u8 = 0x03;
     pub const LT: u8 = 0x10;
+    pub const GT: u8 = 0x11;
     pub const EQ: u8 = 0x14;
     pub const ISZERO: u8 = 0x15;
     pub const AND: u8 = 0x16;
@@ -82,6 +89,7 @@ mod evm_op {
     pub const KECCAK256: u8 = 0x20;
     pub const CALLDATALOAD: u8 = 0x35;
     pub const CALLDATACOPY: u8 = 0x37;
+    pub const POP: u8 = 0x50;
     pub const MLOAD: u8 = 0x51;
     pub const MSTORE: u8 = 0x52;
     pub const MSTORE8: u8 = 0x53;
@@ -146,6 +154,23 @@ enum Micro {
     MsmAcc(PointSrc, Src),
     MsmAdd(PointSrc),
     Pairing(PointSrc, [Word; 4], [Word; 4]),
+    /// Fails unless every instance in calldata `[from, from + 32·len)` is below `r` (the
+    /// instances no [`Micro::InstanceFraction`] reads; that loop checks its own).
+    CheckInstances {
+        from: usize,
+        len: usize,
+    },
+    /// [`Op::InstanceFraction`] as a loop over the instances in calldata `[from, from + 32·len)`,
+    /// each checked to be below `r`.
+    InstanceFraction {
+        num: usize,
+        den: usize,
+        x: Src,
+        s0: Word,
+        step: Word,
+        from: usize,
+        len: usize,
+    },
 }
 
 impl Micro {
@@ -158,16 +183,27 @@ impl Micro {
             Micro::Arith(_, _, a, b) => [v(a), v(b)].into_iter().flatten().collect(),
             Micro::Mac(_, a, b, c) => [v(a), v(b), v(c)].into_iter().flatten().collect(),
             Micro::Inv(_, a) => v(a).into_iter().collect(),
-            Micro::AbsorbWord { src, .. } | Micro::MsmAcc(_, src) => v(src).into_iter().collect(),
+            Micro::AbsorbWord { src, .. }
+            | Micro::MsmAcc(_, src)
+            | Micro::InstanceFraction { x: src, .. } => v(src).into_iter().collect(),
             _ => Vec::new(),
         }
     }
 
+    /// The value defined by a single-result op.
     fn def(&self) -> Option<usize> {
         match self {
             Micro::Arith(_, d, _, _) | Micro::Mac(d, ..) | Micro::Inv(d, _) => Some(*d),
             Micro::Squeeze { d, .. } => Some(*d),
             _ => None,
+        }
+    }
+
+    /// Every value the op defines.
+    fn defs(&self) -> Vec<usize> {
+        match self {
+            Micro::InstanceFraction { num, den, .. } => vec![*num, *den],
+            _ => self.def().into_iter().collect(),
         }
     }
 }
@@ -341,30 +377,36 @@ fn lower(program: &Program, instances_offset: usize) -> Result<Lowering> {
             Op::InstanceFraction {
                 d,
                 x,
-                w0,
-                omega,
+                s0,
+                step,
                 start,
                 len,
             } => {
                 let x = src(&slots, x)?;
-                let constant = |s: u16| -> Result<Fr> {
+                let constant = |s: u16| -> Result<Word> {
                     match src(&slots, s)? {
-                        Src::Const(w) => fr_of(&w).ok_or(bad("non-canonical constant")),
+                        Src::Const(w) => fr_of(&w).map(|_| w).ok_or(bad("non-canonical constant")),
                         _ => Err(EvmError::Unsupported {
                             feature: "instance evaluation with a computed root of unity",
                         }),
                     }
                 };
-                let (w0, omega) = (constant(w0)?, constant(omega)?);
-                let len = len as usize;
-                let start = start as usize;
+                let (s0, step) = (constant(s0)?, constant(step)?);
+                let (start, len) = (start as usize, len as usize);
                 if start + len > program.total_instances() {
                     return Err(bad("instance range"));
                 }
-                let (num, den) =
-                    instance_fraction(&mut low, x, w0, omega, start, len, instances_offset);
-                slots.insert(d, num);
-                slots.insert(d.wrapping_add(1), den);
+                let num = define(&mut low, &mut slots, d);
+                let den = define(&mut low, &mut slots, d.wrapping_add(1));
+                low.micro.push(Micro::InstanceFraction {
+                    num,
+                    den,
+                    x,
+                    s0,
+                    step,
+                    from: instances_offset + 32 * start,
+                    len,
+                });
             }
             Op::MsmAcc { p, s } => {
                 let (p, s) = (point(&points, p)?, src(&slots, s)?);
@@ -384,6 +426,33 @@ fn lower(program: &Program, instances_offset: usize) -> Result<Lowering> {
                 low.micro.push(Micro::Pairing(a, g2(g2a)?, g2(g2b)?));
             }
         }
+    }
+    // Every instance must be canonical: the instance loops check what they read, and a loop
+    // of checks covers the rest (instances of columns the circuit never queries).
+    let mut covered = vec![false; program.total_instances()];
+    for m in &low.micro {
+        if let Micro::InstanceFraction { from, len, .. } = *m {
+            let start = (from - instances_offset) / 32;
+            covered[start..start + len].fill(true);
+        }
+    }
+    let mut j = 0usize;
+    while j < covered.len() {
+        if covered[j] {
+            j += 1;
+            continue;
+        }
+        let start = j;
+        while j < covered.len() && !covered[j] {
+            j += 1;
+        }
+        low.micro.insert(
+            0,
+            Micro::CheckInstances {
+                from: instances_offset + 32 * start,
+                len: j - start,
+            },
+        );
     }
     // Consecutive transcript copies from consecutive calldata become one copy.
     let mut merged: Vec<Micro> = Vec::with_capacity(low.micro.len());
@@ -439,49 +508,6 @@ fn op_dest(op: &Op) -> Option<u16> {
 /// the program inverts with its other denominators. Only the running pair is live, so a
 /// circuit with many public instances does not carry thousands of registers from chunk to
 /// chunk.
-fn instance_fraction(
-    low: &mut Lowering,
-    x: Src,
-    w0: Fr,
-    omega: Fr,
-    start: usize,
-    len: usize,
-    instances_offset: usize,
-) -> (Src, Src) {
-    use crate::program::fr_word;
-    let mut w = w0;
-    let mut fraction = (Src::Const([0u8; 32]), Src::Const(fr_word(&Fr::ONE)));
-    for j in 0..len {
-        let wj = Src::Const(fr_word(&w));
-        let d = low.val();
-        low.micro.push(Micro::Arith(Arith::Sub, d, x, wj));
-        let term = low.val();
-        low.micro.push(Micro::Arith(
-            Arith::Mul,
-            term,
-            Src::Calldata(instances_offset + 32 * (start + j)),
-            wj,
-        ));
-        fraction = if j == 0 {
-            (Src::Val(term), Src::Val(d))
-        } else {
-            let (num, den) = fraction;
-            let scaled = low.val();
-            low.micro
-                .push(Micro::Arith(Arith::Mul, scaled, Src::Val(term), den));
-            let next_num = low.val();
-            low.micro
-                .push(Micro::Mac(next_num, num, Src::Val(d), Src::Val(scaled)));
-            let next_den = low.val();
-            low.micro
-                .push(Micro::Arith(Arith::Mul, next_den, den, Src::Val(d)));
-            (Src::Val(next_num), Src::Val(next_den))
-        };
-        w *= omega;
-    }
-    fraction
-}
-
 /// Index of the micro op that uses each value last (`usize::MAX`: never used).
 fn last_uses(low: &Lowering) -> Vec<usize> {
     let mut last_use = vec![usize::MAX; low.values];
@@ -492,6 +518,9 @@ fn last_uses(low: &Lowering) -> Vec<usize> {
     }
     last_use
 }
+
+/// Instance steps per iteration of the instance loop.
+const INSTANCE_UNROLL: usize = 4;
 
 /// Most micro ops whose results are handed over on the stack in a row (bounds the code of one
 /// unit, which cannot be split between chunks).
@@ -539,25 +568,29 @@ fn allocate(low: &Lowering) -> (Vec<usize>, usize) {
         for v in dying {
             free.push(reg[v]);
         }
-        if let Some(d) = m.def() {
-            let r = free.pop().unwrap_or_else(|| {
+        let defs = m.defs();
+        for &d in &defs {
+            reg[d] = free.pop().unwrap_or_else(|| {
                 count += 1;
                 count - 1
             });
-            reg[d] = r;
+        }
+        for d in defs {
             if last_use[d] == usize::MAX {
-                free.push(r);
+                free.push(reg[d]);
             }
         }
     }
     (reg, count)
 }
 
-/// One chunk being assembled: code plus the positions of `PUSH2 fail` immediates.
+/// One chunk being assembled: code plus the positions of `PUSH2 fail` immediates and of
+/// `PUSH2 label` immediates (with their targets) of jumps inside the code.
 #[derive(Default)]
 struct Asm {
     code: Vec<u8>,
     fail_jumps: Vec<usize>,
+    jumps: Vec<(usize, usize)>,
 }
 
 impl Asm {
@@ -577,6 +610,18 @@ impl Asm {
         self.code.extend_from_slice(&w[skip..]);
     }
 
+    /// `DUPn`, 1 ≤ n ≤ 16.
+    fn dup(&mut self, n: u8) {
+        debug_assert!((1..=16).contains(&n));
+        self.code.push(o::DUP1 + n - 1);
+    }
+
+    /// `SWAPn`, 1 ≤ n ≤ 16.
+    fn swap(&mut self, n: u8) {
+        debug_assert!((1..=16).contains(&n));
+        self.code.push(o::SWAP1 + n - 1);
+    }
+
     fn push(&mut self, v: usize) {
         let mut w = [0u8; 32];
         w[24..].copy_from_slice(&(v as u64).to_be_bytes());
@@ -591,10 +636,26 @@ impl Asm {
         self.code.push(o::JUMPI);
     }
 
+    /// A jump target here.
+    fn label(&mut self) -> usize {
+        self.code.push(o::JUMPDEST);
+        self.code.len() - 1
+    }
+
+    /// Jumps to `label` if the top of the stack is non-zero.
+    fn jump_if(&mut self, label: usize) {
+        self.code.push(o::PUSH2);
+        self.jumps.push((self.code.len(), label));
+        self.code.extend_from_slice(&[0, 0]);
+        self.code.push(o::JUMPI);
+    }
+
     fn append(&mut self, other: Asm) {
         let base = self.code.len();
         self.fail_jumps
             .extend(other.fail_jumps.iter().map(|p| p + base));
+        self.jumps
+            .extend(other.jumps.iter().map(|(p, t)| (p + base, t + base)));
         self.code.extend_from_slice(&other.code);
     }
 
@@ -665,6 +726,99 @@ impl Emitter<'_> {
                 a.op(o::CALLDATACOPY);
             }
         }
+    }
+
+    /// [`Op::InstanceFraction`] over the instances at calldata `[from, from + 32·len)`, as a
+    /// loop unrolled [`INSTANCE_UNROLL`] times (the remainder runs first, straight), with the
+    /// whole state on the stack: `[r, num, den, z, ptr]`. `z - 1` and `num` stay below `2r`
+    /// between steps (a plain `ADD`; `MULMOD` takes any word), and `num` is reduced at the end.
+    #[allow(clippy::too_many_arguments)]
+    fn instance_fraction(
+        &self,
+        a: &mut Asm,
+        (num, den): (usize, usize),
+        x: &Src,
+        s0: &Word,
+        step: &Word,
+        from: usize,
+        len: usize,
+    ) {
+        if len == 0 {
+            a.op(o::PUSH0);
+            self.store(a, num);
+            a.push(1);
+            self.store(a, den);
+            return;
+        }
+        a.op(o::PUSH0);
+        a.push(1);
+        a.dup(3);
+        a.push_word(s0);
+        self.load(a, x);
+        a.op(o::MULMOD);
+        a.push(from);
+        let body = |a: &mut Asm| {
+            // d = z + (r - 1)                    [r, num, den, z, ptr, r, d]
+            a.dup(5);
+            a.push_word(&R_MINUS_1);
+            a.dup(4);
+            a.op(o::ADD);
+            // t = inst · den                     [.., r, d, t]
+            a.dup(2);
+            a.dup(6);
+            a.dup(5);
+            a.op(o::CALLDATALOAD);
+            // inst < r, or fail
+            a.dup(1);
+            a.dup(4);
+            a.op(o::GT);
+            a.op(o::ISZERO);
+            a.jump_fail_if();
+            a.op(o::MULMOD);
+            // num' = num · d + t                 [r, num', den, z, ptr, r, d]
+            a.dup(3);
+            a.dup(3);
+            a.dup(9);
+            a.op(o::MULMOD);
+            a.op(o::ADD);
+            a.swap(6);
+            a.op(o::POP);
+            // den' = den · d                     [r, num', den', z, ptr]
+            a.dup(5);
+            a.op(o::MULMOD);
+            a.swap(3);
+            a.op(o::POP);
+            // z' = z · step, ptr' = ptr + 32     [r, num', den', z', ptr']
+            a.dup(5);
+            a.push_word(step);
+            a.dup(4);
+            a.op(o::MULMOD);
+            a.swap(2);
+            a.op(o::POP);
+            a.push(0x20);
+            a.op(o::ADD);
+        };
+        for _ in 0..len % INSTANCE_UNROLL {
+            body(a);
+        }
+        if len >= INSTANCE_UNROLL {
+            let top = a.label();
+            for _ in 0..INSTANCE_UNROLL {
+                body(a);
+            }
+            a.dup(1);
+            a.push(from + 32 * len);
+            a.op(o::SUB);
+            a.jump_if(top);
+        }
+        // [r, num, den, z, ptr] → den, num mod r into their registers.
+        a.op(o::POP);
+        a.op(o::POP);
+        self.store(a, den);
+        a.op(o::DUP2);
+        a.op(o::SWAP1);
+        a.op(o::MOD);
+        self.store(a, num);
     }
 
     /// Code of one micro operation; the stack holds `r` (and nothing else) before and after,
@@ -834,6 +988,33 @@ impl Emitter<'_> {
                 self.point_to(&mut a, p, MUL_IN);
                 a.staticcall_or_fail(0x06, ACC, 0x80, ACC, 0x40);
             }
+            Micro::InstanceFraction {
+                num,
+                den,
+                x,
+                s0,
+                step,
+                from,
+                len,
+            } => self.instance_fraction(&mut a, (*num, *den), x, s0, step, *from, *len),
+            Micro::CheckInstances { from, len } => {
+                // [r, ptr]: fail unless calldataload(ptr) < r, for every ptr in the range
+                a.push(*from);
+                let top = a.label();
+                a.dup(2);
+                a.dup(2);
+                a.op(o::CALLDATALOAD);
+                a.op(o::LT);
+                a.op(o::ISZERO);
+                a.jump_fail_if();
+                a.push(0x20);
+                a.op(o::ADD);
+                a.dup(1);
+                a.push(from + 32 * len);
+                a.op(o::SUB);
+                a.jump_if(top);
+                a.op(o::POP);
+            }
             Micro::Pairing(p, g2a, g2b) => {
                 // e(P, G2a) · e(acc, G2b) == 1; the accumulator moves first.
                 a.push(ACC);
@@ -943,6 +1124,17 @@ pub fn compile_chunks(program: &Program) -> Result<Chunks> {
             asm.code[p] = hi;
             asm.code[p + 1] = lo;
         }
+        for &(p, target) in &asm.jumps {
+            let [hi, lo] = u16::try_from(target)
+                .map_err(|_| EvmError::ProgramTooLarge {
+                    what: "chunk code bytes",
+                    value: target,
+                    max: u16::MAX as usize,
+                })?
+                .to_be_bytes();
+            asm.code[p] = hi;
+            asm.code[p + 1] = lo;
+        }
         if asm.code.len() > CHUNK_LIMIT {
             return Err(EvmError::ProgramTooLarge {
                 what: "chunk code bytes",
@@ -988,7 +1180,7 @@ pub fn compile_chunks(program: &Program) -> Result<Chunks> {
         chunks = runtimes.len(),
         registers,
         micro_ops = low.micro.len(),
-        "compiled straight-line chunks"
+        "compiled verifier chunks"
     );
     Ok(Chunks {
         runtimes,
@@ -1067,5 +1259,172 @@ mod tests {
         let fused = e.emit_with(&low.micro[0], false, true).code.len()
             + e.emit_with(&low.micro[1], true, false).code.len();
         assert!(fused + 5 <= plain, "fused {fused} bytes, plain {plain}");
+    }
+
+    /// The instance loop in revm against the fraction computed directly, for lengths that
+    /// exercise the straight remainder, the loop and both, with instances that are 0, small,
+    /// negative and random, and a zero denominator.
+    #[test]
+    fn instance_loop_matches_the_fraction() -> anyhow::Result<()> {
+        use rand::{rngs::StdRng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        let omega = Fr::ROOT_OF_UNITY;
+        let step = omega.invert().unwrap();
+        let s0 = omega.square();
+        for len in [0usize, 1, 3, 4, 5, 8, 9, 14] {
+            let x = Fr::random(&mut rng);
+            let instances: Vec<Fr> = (0..len)
+                .map(|j| match j % 4 {
+                    0 => Fr::ZERO,
+                    1 => Fr::from(j as u64),
+                    2 => -Fr::from(255),
+                    _ => Fr::random(&mut rng),
+                })
+                .collect();
+            let words: Vec<Word> = instances.iter().map(fr_word).collect();
+            let (num, den) = evm_fraction(x, s0, step, &words)?
+                .ok_or_else(|| anyhow::anyhow!("len {len}: the loop failed"))?;
+            let (mut want_num, mut want_den, mut z) = (Fr::ZERO, Fr::ONE, x * s0);
+            let mut sum = Fr::ZERO;
+            for &inst in &instances {
+                want_num = want_num * (z - Fr::ONE) + inst * want_den;
+                want_den *= z - Fr::ONE;
+                sum += inst * (z - Fr::ONE).invert().unwrap();
+                z *= step;
+            }
+            assert_eq!((num, den), (want_num, want_den), "len {len}");
+            assert_eq!(num * den.invert().unwrap_or(Fr::ZERO), sum, "len {len}");
+        }
+        // x = ω^(j - rotation) for the third instance: the denominator is zero.
+        let x = s0.invert().unwrap() * omega.pow_vartime([2u64]);
+        let ones = [fr_word(&Fr::ONE); 6];
+        let (_, den) = evm_fraction(x, s0, step, &ones)?.expect("canonical instances");
+        assert_eq!(den, Fr::ZERO);
+        // Non-canonical instances (r, r + 1, 2^256 - 1) fail wherever they are: in the
+        // straight remainder (index 1 of 6) or in the loop (index 4).
+        let x = Fr::random(&mut rng);
+        let mut r_plus_one = R_WORD;
+        r_plus_one[31] += 1;
+        for bad in [R_WORD, r_plus_one, [0xff; 32]] {
+            for at in [1usize, 4] {
+                let mut words = ones;
+                words[at] = bad;
+                assert_eq!(evm_fraction(x, s0, step, &words)?, None, "instance {at}");
+            }
+        }
+        // r - 1 is canonical.
+        let mut words = ones;
+        words[4] = fr_word(&-Fr::ONE);
+        assert!(evm_fraction(x, s0, step, &words)?.is_some());
+        Ok(())
+    }
+
+    /// Instances no instance loop reads get a loop of range checks of their own.
+    #[test]
+    fn unread_instances_are_checked() -> anyhow::Result<()> {
+        let w = |v: u64| fr_word(&Fr::from(v));
+        // Columns of 3 and 2 instances; only the second is evaluated.
+        let program = Program {
+            consts: vec![w(5), w(7), w(3)],
+            ops: vec![Op::InstanceFraction {
+                d: 3,
+                x: 0,
+                s0: 1,
+                step: 2,
+                start: 3,
+                len: 2,
+            }],
+            num_slots: 5,
+            transcript_bytes: 32,
+            max_instance_len: 3,
+            proof_len: 0,
+            num_instances: vec![3, 2],
+            proof_items: vec![],
+        };
+        let low = lower(&program, 0x100)?;
+        let checks: Vec<&Micro> = low
+            .micro
+            .iter()
+            .filter(|m| matches!(m, Micro::CheckInstances { .. }))
+            .collect();
+        assert_eq!(
+            checks,
+            [&Micro::CheckInstances {
+                from: 0x100,
+                len: 3
+            }]
+        );
+
+        let check = Micro::CheckInstances { from: 0, len: 3 };
+        let words = [w(1), fr_word(&-Fr::ONE), w(0)];
+        assert!(run_micro(&check, words.concat())?.is_some());
+        for at in 0..3 {
+            let mut bad = words;
+            bad[at] = R_WORD;
+            assert_eq!(run_micro(&check, bad.concat())?, None, "instance {at}");
+        }
+        Ok(())
+    }
+
+    /// Runs one micro op (values 0 and 1 in the first two registers at 0x400) in revm on
+    /// `calldata`; the two registers after it, or `None` if the code failed.
+    fn run_micro(micro: &Micro, calldata: Vec<u8>) -> anyhow::Result<Option<Vec<u8>>> {
+        let reg = [0usize, 1];
+        let e = Emitter {
+            reg: &reg,
+            reg_base: 0x400,
+        };
+        let mut a = Asm::default();
+        a.push_word(&R_WORD);
+        a.append(e.emit_with(micro, false, false));
+        a.push(0x40);
+        a.push(0x400);
+        a.op(o::RETURN);
+        let fail = a.label();
+        a.op(o::PUSH0);
+        a.op(o::PUSH0);
+        a.op(o::REVERT);
+        for &p in &a.fail_jumps {
+            a.code[p..p + 2].copy_from_slice(&(fail as u16).to_be_bytes());
+        }
+        for &(p, target) in &a.jumps {
+            a.code[p..p + 2].copy_from_slice(&(target as u16).to_be_bytes());
+        }
+        let mut evm = crate::evm::EvmRunner::new(true);
+        let deployed = evm.deploy("micro op", crate::solidity::creation_code(&a.code))?;
+        let out = evm.call(deployed.address, calldata)?;
+        Ok(out.success.then_some(out.output))
+    }
+
+    /// `(num, den)` of the instance loop run in revm on `x` and the instance words; `None`
+    /// if the code failed.
+    fn evm_fraction(
+        x: Fr,
+        s0: Fr,
+        step: Fr,
+        instances: &[Word],
+    ) -> anyhow::Result<Option<(Fr, Fr)>> {
+        let micro = Micro::InstanceFraction {
+            num: 0,
+            den: 1,
+            x: Src::Calldata(0),
+            s0: fr_word(&s0),
+            step: fr_word(&step),
+            from: 32,
+            len: instances.len(),
+        };
+        let mut calldata = fr_word(&x).to_vec();
+        for w in instances {
+            calldata.extend_from_slice(w);
+        }
+        let Some(output) = run_micro(&micro, calldata)? else {
+            return Ok(None);
+        };
+        anyhow::ensure!(output.len() == 64, "output of {} bytes", output.len());
+        let word = |i: usize| -> anyhow::Result<Fr> {
+            let w: Word = output[32 * i..32 * i + 32].try_into()?;
+            fr_of(&w).ok_or_else(|| anyhow::anyhow!("non-canonical output {i}"))
+        };
+        Ok(Some((word(0)?, word(1)?)))
     }
 }

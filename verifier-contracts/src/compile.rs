@@ -511,7 +511,7 @@ pub fn compile(
         })?,
     );
     let common = b.mul(xn_minus_one, n_inv);
-    let omega_slot = b.constant(omega);
+    let omega_inv_slot = b.constant(omega_inv);
     let starts: Vec<usize> = num_instances
         .iter()
         .scan(0usize, |acc, &len| {
@@ -527,8 +527,8 @@ pub fn compile(
         .map(|(column, rotation)| {
             let len = num_instances[column.index()];
             (len > 0).then(|| {
-                let w0 = b.constant(omega_pow(omega, omega_inv, -rotation.0));
-                b.instance_fraction(x, w0, omega_slot, starts[column.index()], len)
+                let s0 = b.constant(omega_pow(omega, omega_inv, rotation.0));
+                b.instance_fraction(x, s0, omega_inv_slot, starts[column.index()], len)
             })
         })
         .collect();

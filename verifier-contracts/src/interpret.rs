@@ -166,23 +166,22 @@ pub fn run(
             Op::InstanceFraction {
                 d,
                 x,
-                w0,
-                omega,
+                s0,
+                step,
                 start,
                 len,
             } => {
-                let (x, omega) = (scalar(&mem, x)?, scalar(&mem, omega)?);
-                let mut w = scalar(&mem, w0)?;
+                let (x, s0, step) = (scalar(&mem, x)?, scalar(&mem, s0)?, scalar(&mem, step)?);
                 let values = instances
                     .get(start as usize..start as usize + len as usize)
                     .ok_or(bad("instance range"))?;
                 // The contract's running fraction, step for step.
-                let (mut num, mut den) = (Fr::ZERO, Fr::ONE);
+                let (mut num, mut den, mut z) = (Fr::ZERO, Fr::ONE, x * s0);
                 for value in values {
-                    let diff = x - w;
-                    num = num * diff + *value * w * den;
+                    let diff = z - Fr::ONE;
+                    num = num * diff + *value * den;
                     den *= diff;
-                    w *= omega;
+                    z *= step;
                 }
                 set(&mut mem, d, fr_word(&num))?;
                 set(&mut mem, d.wrapping_add(1), fr_word(&den))?;

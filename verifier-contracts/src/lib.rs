@@ -2,14 +2,15 @@
 //!
 //! A halo2 verifying key (KZG on BN254, SHPLONK, snark-verifier's EVM Keccak transcript — what
 //! `zkgrid-prover` produces) is compiled into a verification [`Program`]; the program becomes
-//! straight-line EVM code in VK code contracts (each under EIP-170) that a fixed-size Solidity
-//! verifier calls in order, so every circuit deploys under EIP-170.
+//! straight-line EVM code (and one loop over the public instances) in VK code contracts (each
+//! under EIP-170) that a fixed-size Solidity verifier calls in order, so every circuit deploys
+//! under EIP-170.
 //!
 //! | module | what |
 //! |---|---|
 //! | [`mod@compile`] | verifying key → [`Program`] (transcript, constraints, permutation, lookups, SHPLONK) |
 //! | [`program`] | the program's instruction set and compact encoding |
-//! | [`codegen`] | program → straight-line EVM code, split into code contracts under EIP-170 |
+//! | [`codegen`] | program → EVM code, split into code contracts under EIP-170 |
 //! | [`interpret`] | native interpreter of a program (the contract's semantics without an EVM) |
 //! | [`solidity`] | `Halo2Verifier.sol` (template) and VK code contract bytecode |
 //! | [`solc`] | pinned solc-js through standard JSON |

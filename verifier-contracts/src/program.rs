@@ -144,21 +144,22 @@ pub enum Op {
         /// destination
         d: u16,
     },
-    /// `Σ_{j<len} inst[start+j] · w_j / (x - w_j)` with `w_j = w0 · omega^j` as a fraction:
-    /// the numerator into `d`, the denominator `∏_j (x - w_j)` into `d + 1`. The numerator is
-    /// the running `num' = num · (x - w_j) + inst_j · w_j · den` from `num = 0`, `den = 1`.
-    /// Times `(xⁿ - 1)/n`, with `w0 = ω^(-rotation)`, the fraction is the evaluation at `x`
-    /// of the instance column queried at `rotation`; the program inverts the denominator
-    /// together with its other inverses.
+    /// `Σ_{j<len} inst[start+j] / (z_j - 1)` with `z_j = x · s0 · step^j`, as a fraction:
+    /// the numerator into `d`, the denominator `∏_j (z_j - 1)` into `d + 1`, both from the
+    /// running `num' = num · (z_j - 1) + inst_j · den`, `den' = den · (z_j - 1)`, starting at
+    /// `num = 0`, `den = 1`. With `s0 = ω^rotation` and `step = ω⁻¹` each term is
+    /// `inst_j · w_j / (x - w_j)` for `w_j = ω^(j - rotation)`, so the fraction times
+    /// `(xⁿ - 1)/n` is the evaluation at `x` of the instance column queried at `rotation`; the
+    /// program inverts the denominator together with its other inverses.
     InstanceFraction {
         /// destination of the numerator (the denominator goes to `d + 1`)
         d: u16,
         /// the point `x`
         x: u16,
-        /// `w0`
-        w0: u16,
-        /// the step `omega`
-        omega: u16,
+        /// the scale `s0`
+        s0: u16,
+        /// the step
+        step: u16,
         /// first instance index (into the flat instance list)
         start: u16,
         /// number of instances
@@ -231,11 +232,11 @@ impl Op {
             Op::InstanceFraction {
                 d,
                 x,
-                w0,
-                omega,
+                s0,
+                step,
                 start,
                 len,
-            } => put(opcode::INSTANCE_FRACTION, &[d, x, w0, omega], &[start, len]),
+            } => put(opcode::INSTANCE_FRACTION, &[d, x, s0, step], &[start, len]),
             Op::MsmAcc { p, s } => put(opcode::MSM_ACC, &[p, s], &[]),
             Op::MsmAdd { p } => put(opcode::MSM_ADD, &[p], &[]),
             Op::Pairing { a, g2a, g2b } => put(opcode::PAIRING, &[a, g2a, g2b], &[]),
@@ -381,8 +382,8 @@ enum RawOp {
     InstanceFraction {
         d: Slot,
         x: Slot,
-        w0: Slot,
-        omega: Slot,
+        s0: Slot,
+        step: Slot,
         start: usize,
         len: usize,
     },
@@ -655,13 +656,13 @@ impl Builder {
         d
     }
 
-    /// Numerator and denominator of `Σ_{j<len} inst[start+j] · w_j / (x - w_j)` with
-    /// `w_j = w0 · omega^j` (see [`Op::InstanceFraction`]).
+    /// Numerator and denominator of `Σ_{j<len} inst[start+j] / (x · s0 · step^j - 1)`
+    /// (see [`Op::InstanceFraction`]).
     pub(crate) fn instance_fraction(
         &mut self,
         x: Slot,
-        w0: Slot,
-        omega: Slot,
+        s0: Slot,
+        step: Slot,
         start: usize,
         len: usize,
     ) -> (Slot, Slot) {
@@ -671,8 +672,8 @@ impl Builder {
         self.ops.push(RawOp::InstanceFraction {
             d,
             x,
-            w0,
-            omega,
+            s0,
+            step,
             start,
             len,
         });
@@ -752,15 +753,15 @@ impl Builder {
                 RawOp::InstanceFraction {
                     d,
                     x,
-                    w0,
-                    omega,
+                    s0,
+                    step,
                     start,
                     len,
                 } => Op::InstanceFraction {
                     d: r(d),
                     x: r(x),
-                    w0: r(w0),
-                    omega: r(omega),
+                    s0: r(s0),
+                    step: r(step),
                     start: start as u16,
                     len: len as u16,
                 },

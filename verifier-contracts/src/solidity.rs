@@ -52,7 +52,7 @@ impl GeneratedVerifier {
 }
 
 /// `PUSH2 len DUP1 PUSH1 0x0c PUSH1 0 CODECOPY PUSH1 0 RETURN ‖ runtime`.
-fn creation_code(runtime: &[u8]) -> Vec<u8> {
+pub(crate) fn creation_code(runtime: &[u8]) -> Vec<u8> {
     let len = runtime.len() as u16; // ≤ EIP170_LIMIT by construction
     let [hi, lo] = len.to_be_bytes();
     let mut code = vec![

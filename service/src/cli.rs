@@ -454,6 +454,9 @@ pub struct EvmGenerateArgs {
 pub struct EvmGasArgs {
     /// The proof bundle.
     pub proof: PathBuf,
+    /// More proof bundles of the same verifying key: also measures `verifyProofs` on the
+    /// whole batch (one shared pairing).
+    pub batch: Vec<PathBuf>,
     /// SRS the proof was made with (params file or .ptau). Default: the INSECURE dev SRS.
     #[arg(long)]
     pub srs: Option<PathBuf>,

@@ -328,6 +328,15 @@ fn setup_prove_verify_roundtrip_and_tampering() -> Result<()> {
     ensure!(gas["accepted"] == true, "{gas}");
     let used = gas["verify_gas"].as_u64().unwrap_or(0);
     ensure!((100_000..5_000_000).contains(&used), "verify gas {used}");
+    // A batch (the proof twice) through verifyProofs: one pairing for both.
+    let batch: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
+        d,
+        &["--json", "evm", "gas", s(&proof), s(&proof)],
+    )?)?)?;
+    ensure!(batch["batch"]["accepted"] == true, "{batch}");
+    ensure!(batch["batch"]["proofs"] == 2, "{batch}");
+    let per_proof = batch["batch"]["per_proof_gas"].as_u64().unwrap_or(u64::MAX);
+    ensure!(per_proof < used, "batch {per_proof} per proof vs {used}");
     let out = d.join("verifier");
     let gen: serde_json::Value = serde_json::from_str(&ok(&zkgrid(
         d,

@@ -57,6 +57,10 @@ pub enum Token<'a> {
     Bytes(&'a [u8]),
     /// `uint256[]` of scalar-field elements (big-endian words).
     Scalars(&'a [Fr]),
+    /// `bytes[]`.
+    BytesList(&'a [&'a [u8]]),
+    /// `uint256[][]` of scalar-field elements.
+    ScalarsList(&'a [&'a [Fr]]),
 }
 
 impl Token<'_> {
@@ -65,28 +69,24 @@ impl Token<'_> {
             Token::Word(_) => 0,
             Token::Bytes(bytes) => 32 + bytes.len().div_ceil(32) * 32,
             Token::Scalars(values) => 32 + 32 * values.len(),
-        }
-    }
-}
-
-/// Canonical calldata `selector ‖ abi.encode(tokens…)`.
-pub fn encode_call(selector: [u8; 4], tokens: &[Token<'_>]) -> Vec<u8> {
-    let head_len = 32 * tokens.len();
-    let tail_len: usize = tokens.iter().map(Token::tail_len).sum();
-    let mut out = Vec::with_capacity(4 + head_len + tail_len);
-    out.extend_from_slice(&selector);
-    let mut offset = head_len;
-    for token in tokens {
-        match token {
-            Token::Word(word) => out.extend_from_slice(word),
-            Token::Bytes(_) | Token::Scalars(_) => {
-                out.extend_from_slice(&u64_word(offset as u64));
-                offset += token.tail_len();
+            Token::BytesList(items) => {
+                32 + items
+                    .iter()
+                    .map(|b| 32 + Token::Bytes(b).tail_len())
+                    .sum::<usize>()
+            }
+            Token::ScalarsList(items) => {
+                32 + items
+                    .iter()
+                    .map(|v| 32 + Token::Scalars(v).tail_len())
+                    .sum::<usize>()
             }
         }
     }
-    for token in tokens {
-        match token {
+
+    /// Appends the token's tail (a dynamic value's encoding) to `out`.
+    fn encode_tail(&self, out: &mut Vec<u8>) {
+        match self {
             Token::Word(_) => {}
             Token::Bytes(bytes) => {
                 out.extend_from_slice(&u64_word(bytes.len() as u64));
@@ -100,7 +100,50 @@ pub fn encode_call(selector: [u8; 4], tokens: &[Token<'_>]) -> Vec<u8> {
                     out.extend_from_slice(&fr_word(value));
                 }
             }
+            Token::BytesList(items) => {
+                let items: Vec<Token<'_>> = items.iter().map(|b| Token::Bytes(b)).collect();
+                encode_list(&items, out);
+            }
+            Token::ScalarsList(items) => {
+                let items: Vec<Token<'_>> = items.iter().map(|v| Token::Scalars(v)).collect();
+                encode_list(&items, out);
+            }
         }
+    }
+}
+
+/// A dynamic array of dynamic items: length, one offset per item (from the first offset
+/// word), then the items.
+fn encode_list(items: &[Token<'_>], out: &mut Vec<u8>) {
+    out.extend_from_slice(&u64_word(items.len() as u64));
+    let mut offset = 32 * items.len();
+    for item in items {
+        out.extend_from_slice(&u64_word(offset as u64));
+        offset += item.tail_len();
+    }
+    for item in items {
+        item.encode_tail(out);
+    }
+}
+
+/// Canonical calldata `selector ‖ abi.encode(tokens…)`.
+pub fn encode_call(selector: [u8; 4], tokens: &[Token<'_>]) -> Vec<u8> {
+    let head_len = 32 * tokens.len();
+    let tail_len: usize = tokens.iter().map(Token::tail_len).sum();
+    let mut out = Vec::with_capacity(4 + head_len + tail_len);
+    out.extend_from_slice(&selector);
+    let mut offset = head_len;
+    for token in tokens {
+        match token {
+            Token::Word(word) => out.extend_from_slice(word),
+            _ => {
+                out.extend_from_slice(&u64_word(offset as u64));
+                offset += token.tail_len();
+            }
+        }
+    }
+    for token in tokens {
+        token.encode_tail(&mut out);
     }
     out
 }
@@ -220,6 +263,43 @@ mod tests {
         assert_eq!(&body[224..256], &u64_word(5));
         assert_eq!(&body[256..288], &u64_word(7));
         assert_eq!(body.len(), 288);
+    }
+
+    #[test]
+    fn lists_of_dynamic_items_have_offsets_from_their_first_offset_word() {
+        let (a, b) = ([1u8], [2u8, 3]);
+        let (five, none) = ([Fr::from(5u64)], []);
+        let bytes: [&[u8]; 2] = [&a, &b];
+        let scalars: [&[Fr]; 2] = [&five, &none];
+        let data = encode_call(
+            [0; 4],
+            &[Token::BytesList(&bytes), Token::ScalarsList(&scalars)],
+        );
+        let padded = |bytes: &[u8]| {
+            let mut w = [0u8; 32];
+            w[..bytes.len()].copy_from_slice(bytes);
+            w
+        };
+        let expected: Vec<Word> = vec![
+            u64_word(0x40),
+            u64_word(0x120),
+            // bytes[]: length, offsets from the first offset word, items
+            u64_word(2),
+            u64_word(0x40),
+            u64_word(0x80),
+            u64_word(1),
+            padded(&a),
+            u64_word(2),
+            padded(&b),
+            // uint256[][]
+            u64_word(2),
+            u64_word(0x40),
+            u64_word(0x80),
+            u64_word(1),
+            u64_word(5),
+            u64_word(0),
+        ];
+        assert_eq!(data[4..].to_vec(), expected.concat());
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! followed by the *state* the previous chunk returned: the MSM accumulator, the transcript
 //! buffer and the registers (memory `[STATE_BASE, STATE_BASE + state_len)`). A chunk restores
 //! the state, runs its operations, and returns the state; the last chunk returns the verdict
-//! word. A chunk reverts on any invalid input (non-canonical scalar, point off the curve,
+//! word — or, in *batch mode* (its input is one word longer, which only the verifier's
+//! `verifyProofs` passes), the pairing check's two G1 inputs `(A, acc)` for the verifier to
+//! combine with the other proofs' under one pairing. A chunk reverts on any invalid input (non-canonical scalar, point off the curve,
 //! failing precompile); the verifier turns that into `false`.
 //!
 //! Memory of a chunk: `[0x00, 0xc0)` modexp/pairing scratch, `0xc0` the base modulus `q`,
@@ -89,6 +91,7 @@ mod evm_op {
     pub const KECCAK256: u8 = 0x20;
     pub const CALLDATALOAD: u8 = 0x35;
     pub const CALLDATACOPY: u8 = 0x37;
+    pub const CALLDATASIZE: u8 = 0x36;
     pub const POP: u8 = 0x50;
     pub const MLOAD: u8 = 0x51;
     pub const MSTORE: u8 = 0x52;
@@ -217,6 +220,9 @@ pub struct CallLayout {
     pub calldata_len: usize,
     /// Bytes of state carried from one chunk to the next.
     pub state_len: usize,
+    /// The G2 points of the final pairing check `e(A, g2a) · e(acc, g2b) = 1` (big-endian
+    /// words in the precompile's order), `None` for a program without one.
+    pub pairing_g2: Option<[[Word; 4]; 2]>,
 }
 
 /// The compiled chunks of a program.
@@ -650,6 +656,21 @@ impl Asm {
         self.code.push(o::JUMPI);
     }
 
+    /// Jumps to a label bound later with [`Asm::bind`] if the top of the stack is non-zero.
+    fn jump_if_forward(&mut self) -> usize {
+        self.code.push(o::PUSH2);
+        self.jumps.push((self.code.len(), usize::MAX));
+        self.code.extend_from_slice(&[0, 0]);
+        self.code.push(o::JUMPI);
+        self.jumps.len() - 1
+    }
+
+    /// Places the label a [`Asm::jump_if_forward`] jumps to here.
+    fn bind(&mut self, jump: usize) {
+        let label = self.label();
+        self.jumps[jump].1 = label;
+    }
+
     fn append(&mut self, other: Asm) {
         let base = self.code.len();
         self.fail_jumps
@@ -682,6 +703,9 @@ impl Asm {
 struct Emitter<'a> {
     reg: &'a [usize],
     reg_base: usize,
+    /// Input sizes of the final chunk that mean "batch mode" (one word more than a
+    /// `verifyProof` call passes, as the first or a later chunk).
+    batch_input_lens: [usize; 2],
 }
 
 impl Emitter<'_> {
@@ -1016,6 +1040,18 @@ impl Emitter<'_> {
                 a.op(o::POP);
             }
             Micro::Pairing(p, g2a, g2b) => {
+                // Batch mode (the verifier's `verifyProofs` passes one word more than a
+                // `verifyProof` call): return the pairing's G1 inputs (P, acc) for the
+                // verifier to combine with the other proofs' instead of pairing here.
+                let [single_chunk, later_chunk] = self.batch_input_lens;
+                a.op(o::CALLDATASIZE);
+                a.push(single_chunk);
+                a.op(o::EQ);
+                a.op(o::CALLDATASIZE);
+                a.push(later_chunk);
+                a.op(o::EQ);
+                a.op(o::OR);
+                let batch = a.jump_if_forward();
                 // e(P, G2a) · e(acc, G2b) == 1; the accumulator moves first.
                 a.push(ACC);
                 a.op(o::MLOAD);
@@ -1047,6 +1083,19 @@ impl Emitter<'_> {
                 a.push(0x20);
                 a.op(o::PUSH0);
                 a.op(o::RETURN);
+                a.bind(batch);
+                self.point_to(&mut a, p, 0x00);
+                a.push(ACC);
+                a.op(o::MLOAD);
+                a.push(0x40);
+                a.op(o::MSTORE);
+                a.push(ACC + 0x20);
+                a.op(o::MLOAD);
+                a.push(0x60);
+                a.op(o::MSTORE);
+                a.push(0x80);
+                a.op(o::PUSH0);
+                a.op(o::RETURN);
             }
         }
         a
@@ -1063,14 +1112,20 @@ pub fn compile_chunks(program: &Program) -> Result<Chunks> {
     let tbuf_len = (program.transcript_bytes + 32).div_ceil(32) * 32 + 32;
     let reg_base = TBUF + tbuf_len;
     let state_len = reg_base + 32 * registers - STATE_BASE;
+    let pairing_g2 = low.micro.iter().find_map(|m| match m {
+        Micro::Pairing(_, g2a, g2b) => Some([*g2a, *g2b]),
+        _ => None,
+    });
     let layout = CallLayout {
         instances_offset,
         calldata_len,
         state_len,
+        pairing_g2,
     };
     let emitter = Emitter {
         reg: &reg,
         reg_base,
+        batch_input_lens: [calldata_len + 32, calldata_len + state_len + 32],
     };
 
     let prologue = |first: bool| -> Asm {
@@ -1251,6 +1306,7 @@ mod tests {
         let e = Emitter {
             reg: &reg,
             reg_base: 0x400,
+            batch_input_lens: [0, 0],
         };
         let plain: usize = low.micro[..2]
             .iter()
@@ -1373,6 +1429,7 @@ mod tests {
         let e = Emitter {
             reg: &reg,
             reg_base: 0x400,
+            batch_input_lens: [0, 0],
         };
         let mut a = Asm::default();
         a.push_word(&R_WORD);

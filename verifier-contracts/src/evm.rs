@@ -282,6 +282,31 @@ pub fn verify_proof_calldata(proof: &[u8], instances: &[Fr]) -> Vec<u8> {
     )
 }
 
+/// Selector of `verifyProofs(bytes[],uint256[][])` (batch verification, one pairing).
+pub fn verify_proofs_selector() -> [u8; 4] {
+    abi::selector("verifyProofs(bytes[],uint256[][])")
+}
+
+/// Canonical calldata of `verifyProofs(proofs, instances)` for a batch of
+/// `(proof, instances)` pairs.
+pub fn verify_proofs_calldata(batch: &[(&[u8], &[Fr])]) -> Vec<u8> {
+    let proofs: Vec<&[u8]> = batch.iter().map(|(p, _)| *p).collect();
+    let instances: Vec<&[Fr]> = batch.iter().map(|(_, i)| *i).collect();
+    abi::encode_call(
+        verify_proofs_selector(),
+        &[Token::BytesList(&proofs), Token::ScalarsList(&instances)],
+    )
+}
+
+/// Calls `verifyProofs` on `verifier` for `batch`: accepted iff every proof is valid.
+pub fn call_verify_proofs(
+    runner: &mut EvmRunner,
+    verifier: Address,
+    batch: &[(&[u8], &[Fr])],
+) -> Result<Verdict> {
+    call_verify_raw(runner, verifier, verify_proofs_calldata(batch))
+}
+
 /// A deployed generated verifier with its VK code contracts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployedVerifier {

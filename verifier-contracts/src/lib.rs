@@ -4,7 +4,9 @@
 //! `zkgrid-prover` produces) is compiled into a verification [`Program`]; the program becomes
 //! straight-line EVM code (and one loop over the public instances) in VK code contracts (each
 //! under EIP-170) that a fixed-size Solidity verifier calls in order, so every circuit deploys
-//! under EIP-170.
+//! under EIP-170. The verifier's `verifyProof(bytes, uint256[])` checks one proof;
+//! `verifyProofs(bytes[], uint256[][])` checks a batch with one shared pairing (two ecMul per
+//! extra proof instead of a pairing and a transaction).
 //!
 //! | module | what |
 //! |---|---|
@@ -56,8 +58,8 @@ use halo2_proofs::plonk::VerifyingKey;
 pub use compile::{compile, KzgVerifierParams};
 pub use error::{EvmError, Result};
 pub use evm::{
-    call_verify_proof, call_verify_raw, deploy_verifier, verify_proof_calldata, CallOutcome,
-    Deployed, DeployedVerifier, EventLog, EvmRunner, Verdict,
+    call_verify_proof, call_verify_proofs, call_verify_raw, deploy_verifier, verify_proof_calldata,
+    verify_proofs_calldata, CallOutcome, Deployed, DeployedVerifier, EventLog, EvmRunner, Verdict,
 };
 pub use program::{Op, Program, ProofItem};
 pub use revm::primitives::{Address, U256};

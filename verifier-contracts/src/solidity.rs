@@ -79,6 +79,14 @@ pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<Generat
     let mut body = String::new();
     let mut locals = String::new();
     let mut calls = String::new();
+    let mut batch_calls = String::new();
+    let mut batch_vk_stores = String::new();
+    // verifyProofs' memory after the call image, the state and one spare word.
+    let proof_padded = program.proof_len.div_ceil(32) * 32;
+    let batch_out = layout.calldata_len + layout.state_len + 0x20;
+    let batch_sums = batch_out + 0x80;
+    let batch_vks = batch_sums + 0x80;
+    let batch_scratch = batch_vks + 0x20 * vk_runtimes.len();
     let last = vk_runtimes.len().saturating_sub(1);
     for (i, runtime) in vk_runtimes.iter().enumerate() {
         let hash: [u8; 32] = Keccak256::digest(runtime).into();
@@ -100,6 +108,20 @@ pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<Generat
         } else {
             "add(CALLDATA_LEN, STATE_LEN)"
         };
+        let vk_at = batch_vks + 0x20 * i;
+        batch_vk_stores.push_str(&format!("            mstore({vk_at:#x}, vk{i})\n"));
+        if i == last {
+            // One word more than verifyProof passes: the chunk returns (A, ACC), 4 words.
+            batch_calls.push_str(&format!(
+                "                if iszero(staticcall(gas(), mload({vk_at:#x}), 0x00, add({input_len}, 0x20), BATCH_OUT, 0x80)) {{ fail() }}\n                \
+                 if iszero(eq(returndatasize(), 0x80)) {{ fail() }}\n"
+            ));
+        } else {
+            batch_calls.push_str(&format!(
+                "                if iszero(staticcall(gas(), mload({vk_at:#x}), 0x00, {input_len}, CALLDATA_LEN, STATE_LEN)) {{ fail() }}\n                \
+                 if iszero(eq(returndatasize(), STATE_LEN)) {{ fail() }}\n"
+            ));
+        }
         if i == last {
             calls.push_str(&format!(
                 "            if iszero(staticcall(gas(), vk{i}, 0x00, {input_len}, 0x00, 0x20)) {{ fail() }}\n            \
@@ -120,7 +142,35 @@ pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<Generat
         .collect::<Vec<_>>()
         .join(", ");
 
-    let replacements: [(&str, String); 15] = [
+    let [g2a, g2b] = layout.pairing_g2.unwrap_or([[[0u8; 32]; 4]; 2]);
+    let mut g2_constants = String::new();
+    for (name, g2) in [("G2_A", g2a), ("G2_B", g2b)] {
+        for (j, word) in g2.iter().enumerate() {
+            g2_constants.push_str(&format!(
+                "    uint256 internal constant {name}_{j} = {};\n",
+                hex_word(word)
+            ));
+        }
+    }
+    let selector = crate::abi::selector("verifyProof(bytes,uint256[])");
+    let replacements: Vec<(&str, String)> = vec![
+        ("{{PROOF_PADDED}}", proof_padded.to_string()),
+        ("{{PROOF_STRIDE}}", (0x20 + proof_padded).to_string()),
+        (
+            "{{INSTANCE_STRIDE}}",
+            (0x20 + 0x20 * num_instances).to_string(),
+        ),
+        (
+            "{{VERIFY_PROOF_SELECTOR}}",
+            format!("0x{}", hex::encode(selector)),
+        ),
+        ("{{G2_CONSTANTS}}", g2_constants.trim_end().to_owned()),
+        ("{{BATCH_OUT}}", format!("{batch_out:#x}")),
+        ("{{BATCH_SUMS}}", format!("{batch_sums:#x}")),
+        ("{{BATCH_VKS}}", format!("{batch_vks:#x}")),
+        ("{{BATCH_SCRATCH}}", format!("{batch_scratch:#x}")),
+        ("{{BATCH_VK_STORES}}", batch_vk_stores.trim_end().to_owned()),
+        ("{{BATCH_CHUNK_CALLS}}", batch_calls.trim_end().to_owned()),
         ("{{K}}", k.to_string()),
         ("{{VK_DIGEST}}", hex_word(vk_digest)),
         ("{{INSTANCE_LAYOUT}}", layout_text),
@@ -138,7 +188,6 @@ pub fn render(program: &Program, k: u32, vk_digest: &[u8; 32]) -> Result<Generat
         ("{{CONSTRUCTOR_BODY}}", body.trim_end().to_owned()),
         ("{{VK_LOCALS}}", locals.trim_end().to_owned()),
         ("{{CHUNK_CALLS}}", calls.trim_end().to_owned()),
-        ("{{VK_COPIES}}", String::new()),
     ];
     let mut solidity = TEMPLATE.to_owned();
     for (placeholder, value) in &replacements {

@@ -13,7 +13,8 @@
 // calldata followed by the state (MSM accumulator, transcript buffer, registers) the previous
 // chunk returned; the last chunk returns the verdict. The chunks check every proof value and
 // every instance (below r) and revert on a non-canonical one, which this contract turns into
-// false. Its size does not grow with the circuit.
+// false. verifyProofs checks a batch of proofs with one shared pairing. Its size does not grow
+// with the circuit.
 pragma solidity ^0.8.24;
 
 contract Halo2Verifier {
@@ -25,6 +26,23 @@ contract Halo2Verifier {
     uint256 internal constant INSTANCES_OFFSET = {{INSTANCES_OFFSET}};
     /// Bytes of state each chunk returns to the next.
     uint256 internal constant STATE_LEN = {{STATE_LEN}};
+    /// The proof's length rounded up to whole words (its ABI encoding's size).
+    uint256 internal constant PROOF_PADDED = {{PROOF_PADDED}};
+    /// verifyProof's selector, at the head of the call image verifyProofs builds per proof.
+    uint256 internal constant VERIFY_PROOF_SELECTOR = {{VERIFY_PROOF_SELECTOR}};
+    /// BN254 scalar field modulus r.
+    uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
+    /// The G2 points of the final pairing check e(A, G2_A) · e(ACC, G2_B) = 1.
+{{G2_CONSTANTS}}
+    /// verifyProofs' calldata: one `proofs` element (length word + padded proof), one
+    /// `instances` element (length word + instances).
+    uint256 internal constant PROOF_STRIDE = {{PROOF_STRIDE}};
+    uint256 internal constant INSTANCE_STRIDE = {{INSTANCE_STRIDE}};
+    /// verifyProofs' memory after the call image, the state and a spare word.
+    uint256 internal constant BATCH_OUT = {{BATCH_OUT}};
+    uint256 internal constant BATCH_SUMS = {{BATCH_SUMS}};
+    uint256 internal constant BATCH_VKS = {{BATCH_VKS}};
+    uint256 internal constant BATCH_SCRATCH = {{BATCH_SCRATCH}};
 
 {{VK_DECLARATIONS}}
 
@@ -55,6 +73,116 @@ contract Halo2Verifier {
             // Memory: [0, CALLDATA_LEN) this call's calldata, then the state between chunks.
             calldatacopy(0x00, 0x00, CALLDATA_LEN)
 {{CHUNK_CALLS}}
+        }
+    }
+
+    /// Returns true iff every `proofs[i]` is a valid proof for `instances[i]` (laid out as for
+    /// verifyProof); false for an empty batch, lists of different lengths, a non-canonical ABI
+    /// encoding or any invalid proof. Never reverts on a well-formed call (Solidity's ABI
+    /// decoder reverts on offsets and lengths that point outside the calldata).
+    ///
+    /// The batch shares one pairing check. Each proof runs through the chunks exactly as in
+    /// verifyProof, which return its pairing inputs (A_i, ACC_i) instead of checking
+    /// e(A_i, G2_A) · e(ACC_i, G2_B) = 1. The checks are combined with weights ρ_0 = 1 and
+    /// ρ_i = keccak256(seed ‖ i) mod r, seed = keccak256(calldata): one pairing of
+    /// Σ ρ_i·A_i and Σ ρ_i·ACC_i, so a batch with an invalid proof passes with probability
+    /// at most 1/r per calldata tried. Per extra proof this costs two ecMul and two ecAdd
+    /// instead of a pairing and a transaction.
+    function verifyProofs(bytes[] calldata proofs, uint256[][] calldata instances) external view returns (bool) {
+{{VK_LOCALS}}
+        assembly {
+            function fail() {
+                mstore(0x00, 0)
+                return(0x00, 0x20)
+            }
+
+            // Canonical ABI encoding only: every offset and length below is what abi.encode
+            // writes for n proofs of PROOF_LEN bytes and n lists of NUM_INSTANCES words:
+            // `proofs` (length n at 0x44, n offsets from 0x64, then its elements of
+            // PROOF_STRIDE bytes), then `instances` (the same, elements of INSTANCE_STRIDE).
+            let n := calldataload(0x44)
+            if iszero(n) { fail() }
+            if gt(n, 0xffff) { fail() }
+            let instancesData := add(0x84, mul(n, add(0x20, PROOF_STRIDE)))
+            if iszero(eq(calldatasize(), add(instancesData, mul(n, add(0x20, INSTANCE_STRIDE))))) { fail() }
+            if iszero(eq(calldataload(0x04), 0x40)) { fail() }
+            if iszero(eq(calldataload(0x24), sub(instancesData, 0x24))) { fail() }
+            if iszero(eq(calldataload(sub(instancesData, 0x20)), n)) { fail() }
+
+            // Memory: [0, CALLDATA_LEN) the verifyProof call image of the current proof, then
+            // the chunks' state, one spare word (the final chunk's batch-mode marker),
+            // BATCH_OUT (A_i, ACC_i), BATCH_SUMS (Σ ρ_i·A_i, Σ ρ_i·ACC_i), BATCH_VKS (the VK
+            // code addresses) and BATCH_SCRATCH.
+{{BATCH_VK_STORES}}
+
+            // seed = keccak256(calldata): binds every proof and instance of the batch.
+            calldatacopy(BATCH_SCRATCH, 0x00, calldatasize())
+            let seed := keccak256(BATCH_SCRATCH, calldatasize())
+
+            // The image's fixed words: selector, offsets, lengths, the proof's padding.
+            mstore(0x00, shl(224, VERIFY_PROOF_SELECTOR))
+            mstore(0x04, 0x40)
+            mstore(0x24, sub(INSTANCES_OFFSET, 0x24))
+            mstore(0x44, PROOF_LEN)
+            mstore(add(0x64, sub(PROOF_PADDED, 0x20)), 0)
+            mstore(sub(INSTANCES_OFFSET, 0x20), NUM_INSTANCES)
+
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                {
+                    let at := add(mul(n, 0x20), mul(i, PROOF_STRIDE))
+                    if iszero(eq(calldataload(add(0x64, mul(i, 0x20))), at)) { fail() }
+                    at := add(0x64, at)
+                    if iszero(eq(calldataload(at), PROOF_LEN)) { fail() }
+                    calldatacopy(0x64, add(at, 0x20), PROOF_LEN)
+                    at := add(mul(n, 0x20), mul(i, INSTANCE_STRIDE))
+                    if iszero(eq(calldataload(add(instancesData, mul(i, 0x20))), at)) { fail() }
+                    at := add(instancesData, at)
+                    if iszero(eq(calldataload(at), NUM_INSTANCES)) { fail() }
+                    calldatacopy(INSTANCES_OFFSET, add(at, 0x20), mul(0x20, NUM_INSTANCES))
+                }
+
+{{BATCH_CHUNK_CALLS}}
+
+                switch i
+                case 0 {
+                    mstore(BATCH_SUMS, mload(BATCH_OUT))
+                    mstore(add(BATCH_SUMS, 0x20), mload(add(BATCH_OUT, 0x20)))
+                    mstore(add(BATCH_SUMS, 0x40), mload(add(BATCH_OUT, 0x40)))
+                    mstore(add(BATCH_SUMS, 0x60), mload(add(BATCH_OUT, 0x60)))
+                }
+                default {
+                    mstore(BATCH_SCRATCH, seed)
+                    mstore(add(BATCH_SCRATCH, 0x20), i)
+                    let rho := mod(keccak256(BATCH_SCRATCH, 0x40), R)
+                    for { let j := 0 } lt(j, 0x80) { j := add(j, 0x40) } {
+                        // sums[j] += ρ · out[j]
+                        mstore(BATCH_SCRATCH, mload(add(BATCH_OUT, j)))
+                        mstore(add(BATCH_SCRATCH, 0x20), mload(add(BATCH_OUT, add(j, 0x20))))
+                        mstore(add(BATCH_SCRATCH, 0x40), rho)
+                        if iszero(staticcall(gas(), 0x07, BATCH_SCRATCH, 0x60, BATCH_SCRATCH, 0x40)) { fail() }
+                        mstore(add(BATCH_SCRATCH, 0x40), mload(add(BATCH_SUMS, j)))
+                        mstore(add(BATCH_SCRATCH, 0x60), mload(add(BATCH_SUMS, add(j, 0x20))))
+                        if iszero(staticcall(gas(), 0x06, BATCH_SCRATCH, 0x80, add(BATCH_SUMS, j), 0x40)) { fail() }
+                    }
+                }
+            }
+
+            // e(Σ ρ_i·A_i, G2_A) · e(Σ ρ_i·ACC_i, G2_B) == 1
+            mstore(BATCH_SCRATCH, mload(BATCH_SUMS))
+            mstore(add(BATCH_SCRATCH, 0x20), mload(add(BATCH_SUMS, 0x20)))
+            mstore(add(BATCH_SCRATCH, 0x40), G2_A_0)
+            mstore(add(BATCH_SCRATCH, 0x60), G2_A_1)
+            mstore(add(BATCH_SCRATCH, 0x80), G2_A_2)
+            mstore(add(BATCH_SCRATCH, 0xa0), G2_A_3)
+            mstore(add(BATCH_SCRATCH, 0xc0), mload(add(BATCH_SUMS, 0x40)))
+            mstore(add(BATCH_SCRATCH, 0xe0), mload(add(BATCH_SUMS, 0x60)))
+            mstore(add(BATCH_SCRATCH, 0x100), G2_B_0)
+            mstore(add(BATCH_SCRATCH, 0x120), G2_B_1)
+            mstore(add(BATCH_SCRATCH, 0x140), G2_B_2)
+            mstore(add(BATCH_SCRATCH, 0x160), G2_B_3)
+            if iszero(staticcall(gas(), 0x08, BATCH_SCRATCH, 0x180, BATCH_SCRATCH, 0x20)) { fail() }
+            mstore(0x00, eq(mload(BATCH_SCRATCH), 1))
+            return(0x00, 0x20)
         }
     }
 }

@@ -12,8 +12,8 @@ use zkgrid_evm::evm::{verify_proof_selector, EvmRunner};
 use zkgrid_evm::interpret::run;
 use zkgrid_evm::program::{fr_word, Word};
 use zkgrid_evm::{
-    call_verify_raw, deploy_verifier, generate, EvmError, KzgVerifierParams, Program, Solc,
-    SolcSettings, EIP170_LIMIT, VERIFIER_CONTRACT,
+    call_verify_proofs, call_verify_raw, deploy_verifier, generate, EvmError, KzgVerifierParams,
+    Program, Solc, SolcSettings, EIP170_LIMIT, VERIFIER_CONTRACT,
 };
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_prover::halo2_proofs::plonk::Circuit;
@@ -610,6 +610,17 @@ fn wide_circuit_fits_eip170_and_verifies() -> anyhow::Result<()> {
         our_calldata(&bad, &words),
     )?;
     assert!(!v_bad.accepted);
+    // Batch mode across chunks: the last chunk returns the pairing inputs after the others
+    // handed it the state.
+    assert!(
+        deployed.vk.len() > 1,
+        "the wide circuit's verifier has several chunks"
+    );
+    let instances = f.instances.concat();
+    let twice = [(proof.as_slice(), instances.as_slice()); 2];
+    assert!(call_verify_proofs(&mut evm, deployed.verifier.address, &twice)?.accepted);
+    let with_bad = [twice[0], (bad.as_slice(), instances.as_slice())];
+    assert!(!call_verify_proofs(&mut evm, deployed.verifier.address, &with_bad)?.accepted);
 
     // The reference verifier for the same circuit does not fit EIP-170.
     let mut reference_evm = EvmRunner::new(false);

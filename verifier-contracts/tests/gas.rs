@@ -325,3 +325,54 @@ fn gas_zoo_rows() -> anyhow::Result<()> {
     anyhow::ensure!(measured > 0, "no case measured");
     Ok(())
 }
+
+/// Batch verification (`verifyProofs`) on zoo cases (`ZKGRID_BATCH_ZOO`, default
+/// `mlp_small:hashed+gas`; sizes `ZKGRID_BATCH_SIZES`, default 1,2,4,8): total and per-proof
+/// gas of a batch of distinct proofs against `verifyProof` on each, printed as
+/// `BATCH_ROW {json}` lines.
+#[test]
+#[ignore = "gas report; run with --ignored --nocapture"]
+fn batch_gas_rows() -> anyhow::Result<()> {
+    use common::hashed::{zoo_case, zoo_model_for};
+    use zkgrid_evm::{call_verify_proof, call_verify_proofs};
+    let cases = std::env::var("ZKGRID_BATCH_ZOO").unwrap_or_else(|_| "mlp_small:hashed+gas".into());
+    let sizes: Vec<usize> = std::env::var("ZKGRID_BATCH_SIZES")
+        .unwrap_or_else(|_| "1,2,4,8".into())
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let most = sizes.iter().copied().max().unwrap_or(1);
+    for case in cases.split(',').filter(|c| !c.is_empty()) {
+        let (model, visibility, goal) = zoo_case(case)?;
+        let m = zoo_model_for(&model, visibility, goal)?;
+        let (generated, compiled) = m.verifier()?;
+        let mut evm = EvmRunner::new(true);
+        let deployed = deploy_verifier(&mut evm, &generated, &compiled.creation)?;
+        let verifier = deployed.verifier.address;
+        let mut proofs = Vec::new();
+        let mut single = Vec::new();
+        for i in 0..most {
+            // Distinct proofs: one recipient each.
+            let (proof, instances) = m.prove(&m.input, &[0x40 + i as u8; 20])?;
+            let v = call_verify_proof(&mut evm, verifier, &proof, &instances)?;
+            anyhow::ensure!(v.accepted, "{case}: proof {i} rejected");
+            single.push(v.gas_used);
+            proofs.push((proof, instances));
+        }
+        let single_mean = single.iter().sum::<u64>() / single.len() as u64;
+        for &n in &sizes {
+            let batch: Vec<(&[u8], &[Fr])> = proofs[..n]
+                .iter()
+                .map(|(p, i)| (p.as_slice(), i.as_slice()))
+                .collect();
+            let v = call_verify_proofs(&mut evm, verifier, &batch)?;
+            anyhow::ensure!(v.accepted, "{case}: batch of {n} rejected");
+            let json = serde_json::json!({
+                "case": case, "k": m.keys.plan.settings.k, "batch": n, "gas": v.gas_used,
+                "per_proof": v.gas_used / n as u64, "verify_proof": single_mean,
+            });
+            println!("BATCH_ROW {json}");
+        }
+    }
+    Ok(())
+}

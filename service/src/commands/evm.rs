@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use zkgrid_evm::{
-    call_verify_proof, deploy_verifier, generate, CompiledContract, EvmRunner, GeneratedVerifier,
-    KzgVerifierParams, Solc, SolcSettings, EIP170_LIMIT, VERIFIER_CONTRACT,
+    call_verify_proof, call_verify_proofs, deploy_verifier, generate, CompiledContract, EvmRunner,
+    GeneratedVerifier, KzgVerifierParams, Solc, SolcSettings, EIP170_LIMIT, VERIFIER_CONTRACT,
 };
 use zkgrid_prover::bundle::hex_string;
-use zkgrid_prover::halo2_proofs::halo2curves::bn256::G1Affine;
+use zkgrid_prover::halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
 use zkgrid_prover::halo2_proofs::plonk::VerifyingKey;
 use zkgrid_prover::model::{load_indexed_vk, setup_with, srs_for};
 use zkgrid_prover::{ProofBundle, Srs};
@@ -170,11 +170,29 @@ fn generate_cmd(a: &EvmGenerateArgs, json: bool, data: &Path) -> anyhow::Result<
     Ok(())
 }
 
-fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
-    let bytes = read_limited(&a.proof, 256 << 20)?;
+fn read_bundle(path: &Path) -> anyhow::Result<ProofBundle> {
+    let bytes = read_limited(path, 256 << 20)?;
     let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
-    let bundle =
-        ProofBundle::from_json(&text).with_context(|| format!("reading {}", a.proof.display()))?;
+    ProofBundle::from_json(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
+    let bundle = read_bundle(&a.proof)?;
+    let mut batch = vec![];
+    for path in &a.batch {
+        let other = read_bundle(path)?;
+        if other.vk_hash != bundle.vk_hash || other.k != bundle.k {
+            bail!(
+                "{} is a proof for another verifying key than {} (a batch shares one verifier)",
+                path.display(),
+                a.proof.display()
+            );
+        }
+        if other.instances.len() != 1 || other.instances[0].len() != instances_len(&bundle)? {
+            bail!("{} has another instance layout", path.display());
+        }
+        batch.push(other);
+    }
     let (vk, _) = load_indexed_vk(data, &bundle.vk_hash)
         .context("finding the proof's verifying key (run `zkgrid setup` for its model)")?;
     let srs = srs_for(data, &srs_choice(a.srs.as_deref()), bundle.k)?;
@@ -193,6 +211,19 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
         instances,
     )?;
     let calldata_len = zkgrid_evm::verify_proof_calldata(&bundle.proof, instances).len();
+    // The whole batch (this proof first) through verifyProofs.
+    let batch_verdict = if batch.is_empty() {
+        None
+    } else {
+        let mut items: Vec<(&[u8], &[Fr])> = vec![(&bundle.proof, instances)];
+        items.extend(
+            batch
+                .iter()
+                .map(|b| (b.proof.as_slice(), b.instances[0].as_slice())),
+        );
+        let v = call_verify_proofs(&mut evm, deployed.verifier.address, &items)?;
+        Some((items.len(), v))
+    };
     let deploy_gas: u64 = deployed
         .vk
         .iter()
@@ -200,14 +231,21 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
         .chain([deployed.verifier.gas_used])
         .sum();
     if json {
-        print_json(&serde_json::json!({
+        let mut out = serde_json::json!({
             "accepted": verdict.accepted, "verify_gas": verdict.gas_used, "deploy_gas": deploy_gas,
             "calldata_bytes": calldata_len, "instances": instances.len(), "proof_bytes": bundle.proof.len(),
             "verifier_runtime_bytes": deployed.verifier.runtime_size,
             "vk_runtime_bytes": deployed.vk.iter().map(|d| d.runtime_size).collect::<Vec<_>>(),
-        }))?;
+        });
+        if let Some((n, v)) = batch_verdict {
+            out["batch"] = serde_json::json!({
+                "proofs": n, "accepted": v.accepted, "verify_gas": v.gas_used,
+                "per_proof_gas": v.gas_used / n as u64,
+            });
+        }
+        print_json(&out)?;
     } else {
-        let rows = vec![
+        let mut rows = vec![
             vec![
                 "verdict".into(),
                 if verdict.accepted {
@@ -243,10 +281,30 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
                 ),
             ],
         ];
+        if let Some((n, v)) = batch_verdict {
+            rows.push(vec![
+                format!("verifyProofs, {n} proofs"),
+                if v.accepted { "ACCEPTED" } else { "REJECTED" }.into(),
+            ]);
+            rows.push(vec![
+                "verifyProofs gas (tx total / per proof)".into(),
+                format!("{} / {}", v.gas_used, v.gas_used / n as u64),
+            ]);
+        }
         print!("{}", table(&["", ""], &rows));
     }
     if !verdict.accepted {
         bail!("the generated verifier rejected the proof on the EVM");
     }
+    if batch_verdict.is_some_and(|(_, v)| !v.accepted) {
+        bail!("the generated verifier rejected the batch on the EVM");
+    }
     Ok(())
+}
+
+fn instances_len(bundle: &ProofBundle) -> anyhow::Result<usize> {
+    match bundle.instances.as_slice() {
+        [col] => Ok(col.len()),
+        _ => bail!("expected one instance column"),
+    }
 }

@@ -700,6 +700,16 @@ impl Asm {
     }
 }
 
+/// Copies the MSM accumulator (two words) to memory `at`.
+fn acc_to(a: &mut Asm, at: usize) {
+    for word in [0, 0x20] {
+        a.push(ACC + word);
+        a.op(o::MLOAD);
+        a.push(at + word);
+        a.op(o::MSTORE);
+    }
+}
+
 struct Emitter<'a> {
     reg: &'a [usize],
     reg_base: usize,
@@ -1053,14 +1063,7 @@ impl Emitter<'_> {
                 a.op(o::OR);
                 let batch = a.jump_if_forward();
                 // e(P, G2a) · e(acc, G2b) == 1; the accumulator moves first.
-                a.push(ACC);
-                a.op(o::MLOAD);
-                a.push(0xc0);
-                a.op(o::MSTORE);
-                a.push(ACC + 0x20);
-                a.op(o::MLOAD);
-                a.push(0xe0);
-                a.op(o::MSTORE);
+                acc_to(&mut a, 0xc0);
                 self.point_to(&mut a, p, 0x00);
                 for (i, w) in g2a.iter().enumerate() {
                     a.push_word(w);
@@ -1085,14 +1088,7 @@ impl Emitter<'_> {
                 a.op(o::RETURN);
                 a.bind(batch);
                 self.point_to(&mut a, p, 0x00);
-                a.push(ACC);
-                a.op(o::MLOAD);
-                a.push(0x40);
-                a.op(o::MSTORE);
-                a.push(ACC + 0x20);
-                a.op(o::MLOAD);
-                a.push(0x60);
-                a.op(o::MSTORE);
+                acc_to(&mut a, 0x40);
                 a.push(0x80);
                 a.op(o::PUSH0);
                 a.op(o::RETURN);

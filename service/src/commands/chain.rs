@@ -28,11 +28,10 @@ use zkgrid_prover::bundle::{fr_to_hex, hex_string};
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr;
 use zkgrid_prover::halo2_proofs::halo2curves::ff::Field as _;
 use zkgrid_prover::model::setup_with;
-use zkgrid_prover::ProofBundle;
 
 use super::prove::options;
 use super::run::load_compiled;
-use super::{read_limited, write_atomic};
+use super::{load_bundle, read_limited, single_column, write_atomic};
 use crate::cli::{
     ChainArgs, EvmDeployArgs, EvmPostTaskArgs, EvmSubmitArgs, EvmWithdrawArgs, SetupArgs,
 };
@@ -582,19 +581,10 @@ pub fn post_task(a: &EvmPostTaskArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_bundle(path: &Path) -> anyhow::Result<ProofBundle> {
-    let bytes = read_limited(path, 256 << 20)?;
-    let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
-    ProofBundle::from_json(&text).with_context(|| format!("reading {}", path.display()))
-}
-
 /// `zkgrid evm submit`.
 pub fn submit(a: &EvmSubmitArgs, json: bool) -> anyhow::Result<()> {
     let bundle = load_bundle(&a.proof)?;
-    let instances = match bundle.instances.as_slice() {
-        [col] => col.clone(),
-        _ => bail!("expected a proof bundle with one instance column"),
-    };
+    let instances = single_column(&bundle)?.to_vec();
     let settlement = parse_address("--settlement", &a.settlement)?;
     let task = parse_u256("--task", &a.task)?;
     let rt = runtime()?;

@@ -14,10 +14,10 @@ use zkgrid_prover::bundle::hex_string;
 use zkgrid_prover::halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
 use zkgrid_prover::halo2_proofs::plonk::VerifyingKey;
 use zkgrid_prover::model::{load_indexed_vk, setup_with, srs_for};
-use zkgrid_prover::{ProofBundle, Srs};
+use zkgrid_prover::Srs;
 
 use super::prove::{options, srs_choice};
-use super::{read_limited, write_atomic};
+use super::{load_bundle, single_column, write_atomic};
 use crate::cli::{EvmCommand, EvmGasArgs, EvmGenerateArgs};
 use crate::output::{print_json, table};
 use crate::progress::Bars;
@@ -170,17 +170,11 @@ fn generate_cmd(a: &EvmGenerateArgs, json: bool, data: &Path) -> anyhow::Result<
     Ok(())
 }
 
-fn read_bundle(path: &Path) -> anyhow::Result<ProofBundle> {
-    let bytes = read_limited(path, 256 << 20)?;
-    let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
-    ProofBundle::from_json(&text).with_context(|| format!("reading {}", path.display()))
-}
-
 fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
-    let bundle = read_bundle(&a.proof)?;
+    let bundle = load_bundle(&a.proof)?;
     let mut batch = vec![];
     for path in &a.batch {
-        let other = read_bundle(path)?;
+        let other = load_bundle(path)?;
         if other.vk_hash != bundle.vk_hash || other.k != bundle.k {
             bail!(
                 "{} is a proof for another verifying key than {} (a batch shares one verifier)",
@@ -188,7 +182,7 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
                 a.proof.display()
             );
         }
-        if other.instances.len() != 1 || other.instances[0].len() != instances_len(&bundle)? {
+        if single_column(&other)?.len() != single_column(&bundle)?.len() {
             bail!("{} has another instance layout", path.display());
         }
         batch.push(other);
@@ -196,10 +190,7 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
     let (vk, _) = load_indexed_vk(data, &bundle.vk_hash)
         .context("finding the proof's verifying key (run `zkgrid setup` for its model)")?;
     let srs = srs_for(data, &srs_choice(a.srs.as_deref()), bundle.k)?;
-    let instances = match bundle.instances.as_slice() {
-        [col] => col,
-        _ => bail!("expected one instance column"),
-    };
+    let instances = single_column(&bundle)?;
     let built = build(&srs, &vk, instances.len())?;
     let mut evm = EvmRunner::new(true);
     let deployed = deploy_verifier(&mut evm, &built.generated, &built.compiled.creation)
@@ -300,11 +291,4 @@ fn gas_cmd(a: &EvmGasArgs, json: bool, data: &Path) -> anyhow::Result<()> {
         bail!("the generated verifier rejected the batch on the EVM");
     }
     Ok(())
-}
-
-fn instances_len(bundle: &ProofBundle) -> anyhow::Result<usize> {
-    match bundle.instances.as_slice() {
-        [col] => Ok(col.len()),
-        _ => bail!("expected one instance column"),
-    }
 }

@@ -52,6 +52,24 @@ pub fn read_limited(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Reads a proof bundle (at most 256 MiB of JSON), with the path in every error.
+pub fn load_bundle(path: &Path) -> anyhow::Result<zkgrid_prover::ProofBundle> {
+    let bytes = read_limited(path, 256 << 20)?;
+    let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
+    zkgrid_prover::ProofBundle::from_json(&text)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// The instances of a bundle with one instance column (what zkgrid's models prove).
+pub fn single_column(
+    bundle: &zkgrid_prover::ProofBundle,
+) -> anyhow::Result<&[zkgrid_prover::halo2_proofs::halo2curves::bn256::Fr]> {
+    match bundle.instances.as_slice() {
+        [col] => Ok(col),
+        _ => anyhow::bail!("expected a proof bundle with one instance column"),
+    }
+}
+
 /// Write a file atomically (temp file in the same directory, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path

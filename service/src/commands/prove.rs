@@ -415,10 +415,7 @@ pub fn prove_cmd(a: &ProveArgs, json: bool, data: &Path) -> anyhow::Result<()> {
 
 /// `zkgrid verify`.
 pub fn verify_cmd(a: &VerifyArgs, json: bool, data: &Path) -> anyhow::Result<()> {
-    let bytes = read_limited(&a.proof, 256 << 20)?;
-    let text = String::from_utf8(bytes).context("proof bundle is not UTF-8")?;
-    let bundle =
-        ProofBundle::from_json(&text).with_context(|| format!("reading {}", a.proof.display()))?;
+    let bundle = super::load_bundle(&a.proof)?;
     let t = Instant::now();
     let meta = verify_bundle(data, &bundle, &srs_choice(a.srs.as_deref()))
         .context("verification failed")?;
